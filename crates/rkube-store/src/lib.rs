@@ -7,6 +7,7 @@
 //! watches deliver every change after a revision in revision order, and compaction
 //! forgets history so that reads and watches at older revisions fail with [`Error::Expired`].
 
+pub mod compactor;
 mod error;
 pub mod keys;
 pub mod memory;

@@ -1,1 +1,59 @@
-fn main() {}
+//! The `rkube` binary: parses the command line and hands each subcommand to the component crates.
+
+mod cmd;
+mod logging;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// rkube: a Kubernetes distribution in one binary.
+#[derive(Parser)]
+#[command(name = "rkube", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a control-plane server: store, API server, scheduler, controllers (and a node agent unless --disable-agent).
+    Server(cmd::server::ServerArgs),
+    /// Run a node agent that joins a server: kubelet, pod network, service proxy, cluster DNS.
+    Agent(cmd::not_built::Args),
+    /// Check this host for everything rkube needs, with the remedy for each problem found.
+    Doctor(cmd::not_built::Args),
+    /// Run several nodes in network namespaces on this machine.
+    Cluster(cmd::not_built::Args),
+    /// Import container images from archives into a node's runtime.
+    Images(cmd::not_built::Args),
+    /// Measure rkube's components and write the figures into BENCHMARKS.md.
+    Bench(cmd::bench::BenchArgs),
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let result = match cli.command {
+        Command::Server(args) => cmd::server::run(args),
+        Command::Agent(_) => cmd::not_built::fail("agent", "the node agent (issue 5)"),
+        Command::Doctor(_) => cmd::not_built::fail("doctor", "host checks (issue 8)"),
+        Command::Cluster(_) => cmd::not_built::fail("cluster", "multi-node clusters in network namespaces (issue 6)"),
+        Command::Images(_) => cmd::not_built::fail("images", "offline image import (issue 5)"),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Version => {
+            println!("rkube {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkube: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! Benchmarks that measure rkube against the real parts it runs with, and write their figures into BENCHMARKS.md.
+//! Numbers are measured here, never asserted in tests.
+
+pub mod report;
+mod stats;
+pub mod store;
