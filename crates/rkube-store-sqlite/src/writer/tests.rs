@@ -1,0 +1,74 @@
+//! Group commit, driven one round at a time without the thread.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rkube_store::Error;
+use tokio::sync::{oneshot, watch};
+
+use super::{Command, Op, Outcome, State};
+use crate::compactor::Compactor;
+use crate::schema;
+use crate::watch::Registry;
+
+fn state(dir: &tempfile::TempDir) -> (State, watch::Receiver<i64>) {
+    let path = dir.path().join("state.db");
+    let conn = schema::open_writer(&path, Duration::from_secs(1)).expect("open");
+    let (notify, rx) = watch::channel(0);
+    let compactor = Compactor::new("test".into(), 1000, Duration::ZERO, Arc::new(Registry::default()));
+    let state = State { conn, location: "test".into(), notify, compactor, interval: Duration::ZERO, commits: 0 };
+    (state, rx)
+}
+
+fn queue(tx: &std::sync::mpsc::Sender<Command>, op: Op) -> oneshot::Receiver<rkube_store::Result<Outcome>> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(Command::Write(op, reply)).expect("queue");
+    rx
+}
+
+#[test]
+fn queued_writes_share_one_transaction_each_with_its_own_check_and_revision() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut state, notify) = state(&dir);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut replies = Vec::new();
+    for i in 0..10 {
+        replies.push(queue(&tx, Op::Create { key: format!("/k/{i}"), value: vec![i] }));
+    }
+    // Within the same batch: a duplicate create and a CAS against the revision the batch just wrote.
+    let duplicate = queue(&tx, Op::Create { key: "/k/3".into(), value: vec![] });
+    let cas = queue(&tx, Op::Update { key: "/k/9".into(), value: b"new".to_vec(), expected: 10 });
+    let stale = queue(&tx, Op::Delete { key: "/k/9".into(), expected: Some(10) });
+
+    let first = rx.try_recv().ok();
+    state.round(first, &rx);
+    assert_eq!(state.commits, 1, "one transaction for the whole queue");
+    assert_eq!(*notify.borrow(), 11);
+
+    for (i, mut reply) in replies.into_iter().enumerate() {
+        match reply.try_recv().expect("answered after the commit") {
+            Ok(Outcome::Put(kv)) => assert_eq!(kv.mod_revision, i as i64 + 1),
+            _ => panic!("create {i} failed"),
+        }
+    }
+    let mut duplicate = duplicate;
+    assert!(matches!(duplicate.try_recv().expect("answered"), Err(Error::AlreadyExists { .. })));
+    let mut cas = cas;
+    assert!(
+        matches!(cas.try_recv().expect("answered"), Ok(Outcome::Put(kv)) if kv.mod_revision == 11 && kv.create_revision == 10)
+    );
+    let mut stale = stale;
+    assert!(matches!(stale.try_recv().expect("answered"), Err(Error::Conflict { expected: 10, actual: 11, .. })));
+}
+
+#[test]
+fn a_batch_without_changes_commits_nothing_visible() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut state, notify) = state(&dir);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut missing = queue(&tx, Op::Delete { key: "/none".into(), expected: None });
+    state.round(rx.try_recv().ok(), &rx);
+    assert!(matches!(missing.try_recv().expect("answered"), Err(Error::NotFound { .. })));
+    assert_eq!(*notify.borrow(), 0, "no revision was announced");
+    assert_eq!(schema::revisions(&state.conn).expect("revisions").current, 0);
+}
