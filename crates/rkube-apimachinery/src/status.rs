@@ -163,6 +163,11 @@ impl ApiError {
         Self::new(422, "Invalid", format!("{} \"{name}\" is invalid: {summary}", qualified(group, kind)), Some(d))
     }
 
+    /// 422 without per-field causes (e.g. a JSON patch whose `test` fails).
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(422, "Invalid", message, None)
+    }
+
     /// 400 with a message that says what is wrong.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message, None)
@@ -203,6 +208,23 @@ impl ApiError {
     /// 413: a request body over the limit.
     pub fn too_large(limit: usize) -> Self {
         Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: limit is {limit}"), None)
+    }
+
+    /// 413: an object larger than the store keeps.
+    pub fn object_too_large(size: usize, limit: usize) -> Self {
+        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: the object is {size} bytes and the store keeps at most {limit} bytes per object"), None)
+    }
+
+    /// 410 for a `continue` token whose revision was compacted, with upstream's advice.
+    pub fn expired_continue() -> Self {
+        Self::new(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.", None)
+    }
+
+    /// Adds one cause to the details (creating them if needed).
+    pub fn with_cause(mut self, reason: &str, message: &str, field: &str) -> Self {
+        let d = self.details.get_or_insert_with(|| json!({}));
+        d["causes"] = json!([{ "reason": reason, "message": message, "field": field }]);
+        self
     }
 
     /// 415: a body in a format the server does not read.
