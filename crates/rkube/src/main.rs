@@ -2,6 +2,8 @@
 
 mod cmd;
 mod logging;
+mod netinfo;
+mod signals;
 mod store;
 
 use std::process::ExitCode;

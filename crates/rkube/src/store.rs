@@ -36,9 +36,9 @@ pub(crate) struct StoreArgs {
 #[derive(Debug, Clone)]
 pub(crate) enum StoreConfig {
     /// The embedded store: one SQLite file.
-    Sqlite { path: PathBuf, compaction_interval: Duration },
+    Sqlite { path: PathBuf, compaction_interval: Duration, prefix: String },
     /// An external etcd cluster.
-    Etcd { config: rkube_store_etcd::EtcdConfig, compaction_interval: Duration },
+    Etcd { config: rkube_store_etcd::EtcdConfig, compaction_interval: Duration, prefix: String },
 }
 
 impl StoreArgs {
@@ -53,6 +53,7 @@ impl StoreArgs {
             return Some(StoreConfig::Sqlite {
                 path: data_dir.join("server").join("db").join("state.db"),
                 compaction_interval: self.etcd_compaction_interval,
+                prefix: self.etcd_prefix.clone(),
             });
         }
         let before = problems.len();
@@ -86,14 +87,24 @@ impl StoreArgs {
                 connect_timeout: Duration::from_secs(5),
             },
             compaction_interval: self.etcd_compaction_interval,
+            prefix: self.etcd_prefix.clone(),
         })
+    }
+}
+
+impl StoreConfig {
+    /// The key prefix objects are stored under.
+    pub(crate) fn key_prefix(&self) -> &str {
+        match self {
+            StoreConfig::Sqlite { prefix, .. } | StoreConfig::Etcd { prefix, .. } => prefix,
+        }
     }
 }
 
 /// Opens the configured store. SQLite compacts itself; for etcd the caller runs [`rkube_store::compactor`].
 pub(crate) async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config {
-        StoreConfig::Sqlite { path, compaction_interval } => {
+        StoreConfig::Sqlite { path, compaction_interval, .. } => {
             let options = rkube_store_sqlite::SqliteOptions {
                 compaction_interval: *compaction_interval,
                 ..Default::default()

@@ -1,6 +1,10 @@
-//! `rkube server`: the control plane. Today it opens (and creates) the store; the API server comes next.
+//! `rkube server`: the control plane: store, PKI, API server (scheduler, controllers and agent to come).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
 
 use crate::store::{StoreArgs, StoreConfig};
 
@@ -10,13 +14,69 @@ pub(crate) struct ServerArgs {
     /// Where the server keeps its state (store, certificates, kubeconfig).
     #[arg(long, env = "RKUBE_DATA_DIR", default_value = "/var/lib/rkube")]
     data_dir: PathBuf,
+    /// Port of the HTTPS API.
+    #[arg(long, env = "RKUBE_HTTPS_LISTEN_PORT", default_value_t = 6443, help_heading = "(listener)")]
+    https_listen_port: u16,
+    /// Address the API listens on.
+    #[arg(long, env = "RKUBE_BIND_ADDRESS", default_value = "0.0.0.0", help_heading = "(listener)")]
+    bind_address: IpAddr,
+    /// Address clients and pods use to reach the API (default: the node IP, never 127.0.0.1).
+    #[arg(long, env = "RKUBE_ADVERTISE_ADDRESS", help_heading = "(listener)")]
+    advertise_address: Option<IpAddr>,
+    /// Extra names or IPs for the serving certificate (repeatable).
+    #[arg(long = "tls-san", env = "RKUBE_TLS_SAN", value_delimiter = ',', help_heading = "(listener)")]
+    tls_san: Vec<String>,
+    /// Where to write the admin kubeconfig (default <data-dir>/kubeconfig.yaml).
+    #[arg(long, env = "RKUBE_WRITE_KUBECONFIG", help_heading = "(client)")]
+    write_kubeconfig: Option<PathBuf>,
+    /// Service ClusterIP range.
+    #[arg(long, env = "RKUBE_SERVICE_CIDR", default_value = "10.254.0.0/16", help_heading = "(networking)")]
+    service_cidr: String,
+    /// Pod network range.
+    #[arg(long, env = "RKUBE_CLUSTER_CIDR", default_value = "172.30.0.0/16", help_heading = "(networking)")]
+    cluster_cidr: String,
+    /// Cluster DNS service IP.
+    #[arg(long, env = "RKUBE_CLUSTER_DNS", default_value = "10.254.0.2", help_heading = "(networking)")]
+    cluster_dns: IpAddr,
+    /// Cluster DNS domain.
+    #[arg(long, env = "RKUBE_CLUSTER_DOMAIN", default_value = "cluster.local", help_heading = "(networking)")]
+    cluster_domain: String,
+    /// This node's IP (default: the address of the interface with the default route).
+    #[arg(long, env = "RKUBE_NODE_IP", help_heading = "(agent/node)")]
+    node_ip: Option<IpAddr>,
+    /// This node's name (default: the hostname).
+    #[arg(long, env = "RKUBE_NODE_NAME", help_heading = "(agent/node)")]
+    node_name: Option<String>,
+    /// Run the control plane only, without a node agent on this machine.
+    #[arg(long, env = "RKUBE_DISABLE_AGENT", help_heading = "(components)")]
+    disable_agent: bool,
+    /// Shared secret agents use to join (not used yet: joining comes with the agent).
+    #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)")]
+    token: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
 
 /// The validated server configuration.
 struct ServerConfig {
+    data_dir: PathBuf,
     store: StoreConfig,
+    bind: SocketAddr,
+    advertise: IpAddr,
+    node_name: String,
+    node_ip: IpAddr,
+    kubeconfig: PathBuf,
+    tls_san: Vec<String>,
+    service_first_ip: IpAddr,
+    cluster_domain: String,
+    disable_agent: bool,
+}
+
+fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
+    let ok = v.split_once('/').is_some_and(|(ip, len)| ip.parse::<IpAddr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 128));
+    if !ok {
+        problems.push(format!("{flag} {v:?} is not a CIDR; write it like 10.254.0.0/16"));
+    }
 }
 
 impl ServerArgs {
@@ -26,23 +86,103 @@ impl ServerArgs {
             problems.push("--data-dir is empty; give a directory such as /var/lib/rkube".to_owned());
         }
         let store = self.store.validate(&self.data_dir, &mut problems);
-        match store {
-            Some(store) if problems.is_empty() => Ok(ServerConfig { store }),
-            _ => anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - ")),
+        parse_cidr("--service-cidr", &self.service_cidr, &mut problems);
+        parse_cidr("--cluster-cidr", &self.cluster_cidr, &mut problems);
+        let service_first_ip = match rkube_pki::service_cidr_first_ip(&self.service_cidr) {
+            Ok(ip) => ip,
+            Err(e) => {
+                problems.push(format!("--service-cidr {:?}: {e}", self.service_cidr));
+                IpAddr::V4(Ipv4Addr::new(10, 254, 0, 1))
+            }
+        };
+        for san in &self.tls_san {
+            if let Err(e) = rkube_pki::San::parse(san) {
+                problems.push(format!("--tls-san {san:?}: {e}"));
+            }
         }
+        if self.cluster_domain.is_empty() || self.cluster_domain.starts_with('.') || self.cluster_domain.ends_with('.') {
+            problems.push(format!("--cluster-domain {:?} must be a DNS domain like cluster.local", self.cluster_domain));
+        }
+        let node_ip = self.node_ip.unwrap_or_else(crate::netinfo::default_ipv4);
+        let node_name = match &self.node_name {
+            Some(n) => n.clone(),
+            None => crate::netinfo::hostname(),
+        };
+        if node_name.is_empty() || node_name.len() > 253 || !node_name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.') {
+            problems.push(format!("node name {node_name:?} is not a lowercase DNS name; pass --node-name"));
+        }
+        let store = match store {
+            Some(s) if problems.is_empty() => s,
+            _ => anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - ")),
+        };
+        Ok(ServerConfig {
+            data_dir: self.data_dir.clone(),
+            store,
+            bind: SocketAddr::new(self.bind_address, self.https_listen_port),
+            advertise: self.advertise_address.unwrap_or(node_ip),
+            node_name,
+            node_ip,
+            kubeconfig: self.write_kubeconfig.clone().unwrap_or_else(|| self.data_dir.join("kubeconfig.yaml")),
+            tls_san: self.tls_san.clone(),
+            service_first_ip,
+            cluster_domain: self.cluster_domain.clone(),
+            disable_agent: self.disable_agent,
+        })
     }
 }
 
 pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
     let config = args.validate()?;
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let store = crate::store::open(&config.store).await?;
-        let revision = store.current_revision().await?;
-        tracing::info!(store = %store.describe(), revision, "store ready");
-        anyhow::bail!(
-            "the store at {} is ready (revision {revision}), but the API server is not built yet (issue 3): `rkube server` stops here",
-            store.describe()
-        )
-    })
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: ServerConfig) -> anyhow::Result<()> {
+    eprintln!("[1/4] store: opening");
+    let store = crate::store::open(&config.store).await?;
+    let revision = store.current_revision().await?;
+    tracing::info!(store = %store.describe(), revision, "store ready");
+
+    eprintln!("[2/4] certificates: {}", config.data_dir.join("server/tls").display());
+    let mut pki_config = rkube_pki::PkiConfig::new(config.data_dir.join("server").join("tls"), config.node_name.clone());
+    pki_config.node_ips = vec![config.node_ip];
+    if config.advertise != config.node_ip {
+        pki_config.node_ips.push(config.advertise);
+    }
+    pki_config.service_cidr_first_ip = config.service_first_ip;
+    pki_config.cluster_domain = config.cluster_domain.clone();
+    pki_config.extra_sans = config.tls_san.clone();
+    let pki = Arc::new(rkube_pki::Pki::load_or_create(&pki_config).context("creating or loading the cluster certificates")?);
+    let local = if config.bind.ip().is_unspecified() || config.bind.ip().is_loopback() { "127.0.0.1".to_owned() } else { config.bind.ip().to_string() };
+    let url = format!("https://{local}:{}", config.bind.port());
+    pki.write_admin_kubeconfig(&config.kubeconfig, &url).with_context(|| format!("writing the admin kubeconfig {}", config.kubeconfig.display()))?;
+
+    let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    if let StoreConfig::Etcd { compaction_interval, .. } = &config.store {
+        tokio::spawn(rkube_store::compactor::run(store.clone(), *compaction_interval, shutdown.clone()));
+    }
+    eprintln!("[3/4] API server: https://{}:{}", config.advertise, config.bind.port());
+    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    let api_config = rkube_apiserver::ApiServerConfig {
+        bind: config.bind,
+        advertise: SocketAddr::new(config.advertise, config.bind.port()).to_string(),
+        key_prefix: config.store.key_prefix().to_owned(),
+        pki,
+    };
+    let mut api = tokio::spawn(rkube_apiserver::run(api_config, store, shutdown.clone(), ready_tx));
+    tokio::select! {
+        r = ready.wait_for(|r| *r) => { r.context("the API server stopped before it was ready")?; }
+        r = &mut api => { r.context("the API server task panicked")??; anyhow::bail!("the API server stopped"); }
+    }
+    eprintln!("[4/4] ready");
+    if !config.disable_agent {
+        tracing::warn!("the node agent is not built yet: this server runs the control plane only (same as --disable-agent)");
+    }
+    println!("rkube server is ready. Use kubectl with:\n  export KUBECONFIG={}\n  kubectl get namespaces", config.kubeconfig.display());
+    tokio::select! {
+        r = &mut api => { r.context("the API server task panicked")??; }
+        _ = crate::signals::terminated() => { tracing::info!("shutting down"); }
+    }
+    let _ = shutdown_tx.send(true);
+    Ok(())
 }

@@ -1,0 +1,108 @@
+//! What upstream's post-start hooks create on an empty cluster: the system namespaces and the default
+//! RBAC roles and bindings. Existing objects are left as they are.
+
+use rkube_apimachinery::ApiError;
+use serde_json::{Value, json};
+
+use crate::registry::{Registry, WriteCtx};
+use crate::resource::ResourceDef;
+
+fn def(group: &str, resource: &str) -> Option<std::sync::Arc<ResourceDef>> {
+    rkube_apimachinery::catalogue::builtin(group, "v1", resource).map(ResourceDef::builtin)
+}
+
+async fn ensure(registry: &Registry, group: &str, resource: &str, ns: Option<&str>, obj: Value) -> Result<(), ApiError> {
+    let Some(d) = def(group, resource) else { return Ok(()) };
+    match registry.create(&d, ns, obj, &WriteCtx::default()).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn cluster_role(name: &str, rules: Value, aggregate_label: Option<&str>) -> Value {
+    let mut r = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": { "name": name, "labels": { "kubernetes.io/bootstrapping": "rbac-defaults" }, "annotations": { "rbac.authorization.kubernetes.io/autoupdate": "true" } },
+        "rules": rules,
+    });
+    if let Some(l) = aggregate_label {
+        r["metadata"]["labels"][l] = json!("true");
+    }
+    r
+}
+
+fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": { "name": name, "labels": { "kubernetes.io/bootstrapping": "rbac-defaults" }, "annotations": { "rbac.authorization.kubernetes.io/autoupdate": "true" } },
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": subject_kind, "name": subject }],
+    })
+}
+
+/// Creates the system namespaces and the default RBAC objects that are missing.
+pub async fn run(registry: &Registry) -> Result<(), ApiError> {
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        ensure(registry, "", "namespaces", None, json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } })).await?;
+    }
+    let all = json!([{ "apiGroups": ["*"], "resources": ["*"], "verbs": ["*"] }, { "nonResourceURLs": ["*"], "verbs": ["*"] }]);
+    let read = json!(["get", "list", "watch"]);
+    let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
+    let core_view = json!(["configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods", "pods/log", "pods/status", "replicationcontrollers", "replicationcontrollers/scale", "replicationcontrollers/status", "serviceaccounts", "services", "services/status", "bindings", "events", "limitranges", "namespaces/status", "resourcequotas", "resourcequotas/status", "namespaces"]);
+    let apps = json!(["controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status"]);
+    let view_rules = json!([
+        { "apiGroups": [""], "resources": core_view, "verbs": read },
+        { "apiGroups": ["apps"], "resources": apps, "verbs": read },
+        { "apiGroups": ["batch"], "resources": ["cronjobs", "cronjobs/status", "jobs", "jobs/status"], "verbs": read },
+        { "apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": read },
+        { "apiGroups": ["policy"], "resources": ["poddisruptionbudgets", "poddisruptionbudgets/status"], "verbs": read },
+    ]);
+    let edit_rules = json!([
+        { "apiGroups": [""], "resources": ["pods", "pods/attach", "pods/exec", "pods/portforward", "pods/proxy", "pods/eviction", "configmaps", "endpoints", "persistentvolumeclaims", "replicationcontrollers", "replicationcontrollers/scale", "secrets", "serviceaccounts", "services", "services/proxy"], "verbs": write },
+        { "apiGroups": [""], "resources": ["secrets"], "verbs": read },
+        { "apiGroups": [""], "resources": ["serviceaccounts/token"], "verbs": ["create"] },
+        { "apiGroups": ["apps"], "resources": ["daemonsets", "deployments", "deployments/rollback", "deployments/scale", "replicasets", "replicasets/scale", "statefulsets", "statefulsets/scale"], "verbs": write },
+        { "apiGroups": ["batch"], "resources": ["cronjobs", "jobs"], "verbs": write },
+        { "apiGroups": ["policy"], "resources": ["poddisruptionbudgets"], "verbs": write },
+    ]);
+    let admin_rules = json!([
+        { "apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings", "roles"], "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"] },
+        { "apiGroups": ["authorization.k8s.io"], "resources": ["localsubjectaccessreviews"], "verbs": ["create"] },
+    ]);
+    let discovery = json!([{ "nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"] }]);
+    let basic_user = json!([
+        { "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"] },
+        { "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"] },
+    ]);
+    let public_info = json!([{ "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"] }]);
+    // The aggregated roles (admin ⊃ edit ⊃ view) are written out in full rather than aggregated: no aggregation controller yet.
+    let mut edit_all = view_rules.as_array().cloned().unwrap_or_default();
+    edit_all.extend(edit_rules.as_array().cloned().unwrap_or_default());
+    let mut admin_all = edit_all.clone();
+    admin_all.extend(admin_rules.as_array().cloned().unwrap_or_default());
+    let roles = [
+        cluster_role("cluster-admin", all, None),
+        cluster_role("admin", Value::Array(admin_all), None),
+        cluster_role("edit", Value::Array(edit_all), Some("rbac.authorization.k8s.io/aggregate-to-admin")),
+        cluster_role("view", view_rules, Some("rbac.authorization.k8s.io/aggregate-to-edit")),
+        cluster_role("system:discovery", discovery, None),
+        cluster_role("system:basic-user", basic_user, None),
+        cluster_role("system:public-info-viewer", public_info, None),
+    ];
+    for r in roles {
+        ensure(registry, "rbac.authorization.k8s.io", "clusterroles", None, r).await?;
+    }
+    let bindings = [
+        binding("cluster-admin", "cluster-admin", "Group", "system:masters"),
+        binding("system:discovery", "system:discovery", "Group", "system:authenticated"),
+        binding("system:basic-user", "system:basic-user", "Group", "system:authenticated"),
+        binding("system:public-info-viewer", "system:public-info-viewer", "Group", "system:authenticated"),
+    ];
+    for b in bindings {
+        ensure(registry, "rbac.authorization.k8s.io", "clusterrolebindings", None, b).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,251 @@
+//! The watch cache: one store watch over the whole key prefix keeps every object in memory, parsed,
+//! so lists and watches are served without touching the store (upstream's cacher, shared by all resources).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use rkube_store::{EventKind, ListOptions, Revision, Store};
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+
+/// How many recent events are kept for watches that start slightly in the past.
+const HISTORY: usize = 10_000;
+
+/// One object as the cache holds it: parsed, with `metadata.resourceVersion` set.
+#[derive(Debug)]
+pub struct CachedObject {
+    /// The object.
+    pub value: Value,
+    /// Its last modification revision.
+    pub revision: Revision,
+}
+
+/// One change, as watchers receive it.
+#[derive(Debug)]
+pub struct CacheEvent {
+    /// ADDED, MODIFIED or DELETED.
+    pub kind: EventKind,
+    /// The store key.
+    pub key: String,
+    /// The object after the change (for DELETED: the last state, with the deletion's resourceVersion).
+    pub object: Arc<CachedObject>,
+    /// The object before the change.
+    pub prev: Option<Arc<CachedObject>>,
+    /// The revision of the change.
+    pub revision: Revision,
+}
+
+struct State {
+    objects: BTreeMap<String, Arc<CachedObject>>,
+    history: VecDeque<Arc<CacheEvent>>,
+    /// Every change up to this revision has been applied.
+    revision: Revision,
+    /// Every change after this revision is in `history`.
+    history_start: Revision,
+}
+
+/// The cache itself. Cheap to share.
+pub struct Cache {
+    state: RwLock<State>,
+    events: broadcast::Sender<Arc<CacheEvent>>,
+    progress: watch::Sender<Revision>,
+}
+
+/// Why a watch could not start from the cache.
+pub enum WatchStart {
+    /// Replay these events, then follow the receiver.
+    Ok(Vec<Arc<CacheEvent>>, broadcast::Receiver<Arc<CacheEvent>>),
+    /// The revision is older than the cache's history: the caller falls back to the store.
+    TooOld,
+}
+
+/// Sets `metadata.resourceVersion` on a parsed object.
+pub fn with_revision(mut value: Value, revision: Revision) -> Value {
+    if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.insert("resourceVersion".to_owned(), Value::String(revision.to_string()));
+    }
+    value
+}
+
+impl Cache {
+    /// Loads every object under `prefix` and keeps following the store until `shutdown`.
+    /// Returns once the initial load is done.
+    pub async fn start(store: Arc<dyn Store>, prefix: String, shutdown: watch::Receiver<bool>) -> rkube_store::Result<Arc<Cache>> {
+        let (events, _) = broadcast::channel(4096);
+        let (progress, _) = watch::channel(0);
+        let cache = Arc::new(Cache {
+            state: RwLock::new(State { objects: BTreeMap::new(), history: VecDeque::new(), revision: 0, history_start: 0 }),
+            events,
+            progress,
+        });
+        let rev = cache.load(&store, &prefix).await?;
+        tokio::spawn(follow(cache.clone(), store, prefix, rev, shutdown));
+        Ok(cache)
+    }
+
+    async fn load(&self, store: &Arc<dyn Store>, prefix: &str) -> rkube_store::Result<Revision> {
+        let mut objects = BTreeMap::new();
+        let mut opts = ListOptions { limit: Some(5000), ..Default::default() };
+        let revision = loop {
+            let page = store.list(prefix, opts.clone()).await?;
+            for kv in &page.items {
+                if let Some(obj) = parse(&kv.key, &kv.value, kv.mod_revision) {
+                    objects.insert(kv.key.clone(), Arc::new(obj));
+                }
+            }
+            match (page.more, page.items.last()) {
+                (true, Some(last)) => {
+                    opts = ListOptions { revision: Some(page.revision), limit: Some(5000), start: Some(format!("{}\0", last.key)) };
+                }
+                _ => break page.revision,
+            }
+        };
+        let mut st = self.write();
+        st.objects = objects;
+        st.history.clear();
+        st.revision = revision;
+        st.history_start = revision;
+        drop(st);
+        self.progress.send_replace(revision);
+        Ok(revision)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The revision up to which the cache is current.
+    pub fn revision(&self) -> Revision {
+        self.read().revision
+    }
+
+    /// Waits until the cache has applied every change up to `revision`; false on timeout.
+    pub async fn wait_for(&self, revision: Revision, timeout: Duration) -> bool {
+        let mut rx = self.progress.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|r| *r >= revision)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    /// The objects under `prefix` (sorted by key) and the revision they were read at.
+    pub fn list(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision) {
+        let st = self.read();
+        let items = st
+            .objects
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
+        (items, st.revision)
+    }
+
+    /// One object by key.
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
+        self.read().objects.get(key).cloned()
+    }
+
+    /// Starts a watch after `revision`: the retained events after it, then live ones.
+    pub fn watch_from(&self, revision: Revision) -> WatchStart {
+        let st = self.read();
+        // Subscribing under the read lock: no event can be applied between the replay and the subscription.
+        let rx = self.events.subscribe();
+        if revision >= st.revision {
+            return WatchStart::Ok(Vec::new(), rx);
+        }
+        if revision < st.history_start {
+            return WatchStart::TooOld;
+        }
+        WatchStart::Ok(st.history.iter().filter(|e| e.revision > revision).cloned().collect(), rx)
+    }
+
+    /// The current state as synthetic ADDED events (for watches without a resourceVersion) and a live receiver.
+    pub fn snapshot_and_subscribe(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
+        let st = self.read();
+        let rx = self.events.subscribe();
+        let items = st.objects.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        (items, st.revision, rx)
+    }
+
+    fn apply(&self, ev: rkube_store::Event) {
+        let revision = ev.revision();
+        let Some(object) = parse(&ev.kv.key, &ev.kv.value, revision) else { return };
+        let object = Arc::new(object);
+        let mut st = self.write();
+        let prev = match ev.kind {
+            EventKind::Deleted => st.objects.remove(&ev.kv.key),
+            _ => st.objects.insert(ev.kv.key.clone(), object.clone()),
+        };
+        let event = Arc::new(CacheEvent { kind: ev.kind, key: ev.kv.key, object, prev, revision });
+        st.history.push_back(event.clone());
+        if st.history.len() > HISTORY
+            && let Some(dropped) = st.history.pop_front()
+        {
+            st.history_start = dropped.revision;
+        }
+        st.revision = revision;
+        // No receivers is fine: nobody is watching.
+        let _ = self.events.send(event);
+        drop(st);
+        self.progress.send_replace(revision);
+    }
+}
+
+fn parse(key: &str, bytes: &[u8], revision: Revision) -> Option<CachedObject> {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v) => Some(CachedObject { value: with_revision(v, revision), revision }),
+        Err(e) => {
+            // Upstream logs and skips undecodable objects too; one bad value must not stop the cache.
+            tracing::error!(key, error = %e, "stored value is not JSON; skipping it");
+            None
+        }
+    }
+}
+
+async fn follow(cache: Arc<Cache>, store: Arc<dyn Store>, prefix: String, mut rev: Revision, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let mut stream = match store.watch(&prefix, rev).await {
+            Ok(s) => s,
+            Err(rkube_store::Error::Expired { .. }) => match cache.load(&store, &prefix).await {
+                Ok(r) => {
+                    tracing::warn!(revision = r, "watch cache fell behind compaction; reloaded");
+                    rev = r;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "watch cache reload failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "watch cache cannot watch the store; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                item = stream.next() => match item {
+                    Some(Ok(ev)) => {
+                        rev = ev.revision();
+                        cache.apply(ev);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, revision = rev, "store watch ended; resuming");
+                        break;
+                    }
+                    None => break,
+                },
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,88 @@
+//! Legacy discovery documents: `/api`, `/api/v1`, `/apis`, `/apis/<group>`, `/apis/<group>/<version>`.
+
+use rkube_apimachinery::ApiError;
+use serde_json::{Value, json};
+
+use crate::catalog::Catalog;
+
+fn group_doc(name: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> = versions.iter().map(|v| json!({ "groupVersion": format!("{name}/{v}"), "version": v })).collect();
+    json!({ "name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null) })
+}
+
+/// Answers a discovery path.
+pub fn answer(catalog: &Catalog, group: Option<&str>, version: Option<&str>, legacy: bool, server_address: &str) -> Result<Value, ApiError> {
+    match (legacy, group, version) {
+        (true, None, None) => Ok(json!({
+            "kind": "APIVersions",
+            "versions": ["v1"],
+            "serverAddressByClientCIDRs": [{ "clientCIDR": "0.0.0.0/0", "serverAddress": server_address }],
+        })),
+        (true, None, Some("v1")) => Ok(resource_list(catalog, "", "v1")),
+        (false, None, None) => {
+            let groups: Vec<Value> = catalog.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_doc(&g, &vs)).collect();
+            Ok(json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }))
+        }
+        (false, Some(g), None) => catalog
+            .groups()
+            .into_iter()
+            .find(|(name, _)| name == g)
+            .map(|(name, vs)| {
+                let mut doc = group_doc(&name, &vs);
+                doc["kind"] = json!("APIGroup");
+                doc["apiVersion"] = json!("v1");
+                doc
+            })
+            .ok_or_else(ApiError::no_such_resource),
+        (false, Some(g), Some(v)) => {
+            if catalog.groups().iter().any(|(name, vs)| name == g && vs.iter().any(|x| x == v)) {
+                Ok(resource_list(catalog, g, v))
+            } else {
+                Err(ApiError::no_such_resource())
+            }
+        }
+        _ => Err(ApiError::no_such_resource()),
+    }
+}
+
+fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
+    let mut resources = Vec::new();
+    for d in catalog.all().iter().filter(|d| d.group == group && d.version == version) {
+        let mut r = json!({
+            "name": d.resource,
+            "singularName": d.singular,
+            "namespaced": d.namespaced,
+            "kind": d.kind,
+            "verbs": d.verbs,
+        });
+        if !d.short_names.is_empty() {
+            r["shortNames"] = json!(d.short_names);
+        }
+        if !d.categories.is_empty() {
+            r["categories"] = json!(d.categories);
+        }
+        resources.push(r);
+        for sub in &d.subresources {
+            let verbs: Vec<&str> = rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource)
+                .map(|b| b.subresource_verbs(sub).to_vec())
+                .unwrap_or_else(|| vec!["get", "patch", "update"]);
+            let kind = rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource)
+                .map(|b| b.subresource_kind(sub).to_owned())
+                .unwrap_or_else(|| if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() });
+            let mut s = json!({
+                "name": format!("{}/{sub}", d.resource),
+                "singularName": "",
+                "namespaced": d.namespaced,
+                "kind": kind,
+                "verbs": verbs,
+            });
+            if sub == "scale" {
+                s["group"] = json!("autoscaling");
+                s["version"] = json!("v1");
+            }
+            resources.push(s);
+        }
+    }
+    let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+    json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources })
+}

@@ -1,0 +1,112 @@
+//! Kind-specific rules (upstream's "strategies"): name formats, defaulting, validation, status handling,
+//! field selectors and graceful deletion. Kinds without special rules use [`Generic`].
+
+mod namespace;
+mod pod;
+
+use serde_json::Value;
+
+use crate::meta::NameRule;
+use crate::resource::ResourceDef;
+use rkube_apimachinery::Cause;
+
+/// The rules one kind adds to the generic registry.
+pub trait Strategy: Send + Sync {
+    /// Which name format objects must have.
+    fn name_rule(&self) -> NameRule {
+        NameRule::Subdomain
+    }
+    /// Whether `metadata.generation` is kept and bumped on spec changes.
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+    /// Whether a PUT to a missing object creates it.
+    fn allow_create_on_update(&self) -> bool {
+        false
+    }
+    /// Whether `propagationPolicy=Orphan` adds the `orphan` finalizer (objects that own others).
+    fn default_gc_finalizers(&self) -> bool {
+        true
+    }
+    /// Clears what clients may not set on create when the kind has a status subresource.
+    fn reset_status_on_create(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
+    /// Kind-specific create preparation (server-set fields).
+    fn prepare_create(&self, _obj: &mut Value) {}
+    /// Kind-specific update preparation, after the generic merge.
+    fn prepare_update(&self, _new: &mut Value, _old: &Value) {}
+    /// Fills in defaults.
+    fn default(&self, _obj: &mut Value) {}
+    /// Validates an object (`old` on update).
+    fn validate(&self, _obj: &Value, _old: Option<&Value>) -> Vec<Cause> {
+        Vec::new()
+    }
+    /// Field selectors the kind supports.
+    fn selectable_fields(&self) -> Vec<&'static str> {
+        vec!["metadata.name", "metadata.namespace"]
+    }
+    /// The value of a selectable field.
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        match field {
+            "metadata.name" => obj.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned),
+            "metadata.namespace" => Some(obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_owned()),
+            _ => None,
+        }
+    }
+    /// The grace period a delete gets (0 deletes at once, once finalizers allow).
+    fn grace_period(&self, _obj: &Value, requested: Option<i64>) -> i64 {
+        let _ = requested;
+        0
+    }
+    /// Kind-specific changes when a delete is recorded but not yet done (e.g. namespace phase Terminating).
+    fn prepare_graceful_delete(&self, _obj: &mut Value) {}
+    /// Whether an object being deleted must still wait although no finalizers are left
+    /// (a pod's grace period, a namespace's spec finalizers).
+    fn deletion_blocked(&self, _obj: &Value) -> bool {
+        false
+    }
+    /// Whether a finished delete answers with the object (true) or a `Status` (false).
+    fn return_deleted_object(&self) -> bool {
+        false
+    }
+}
+
+/// The rules every kind gets unless it says otherwise.
+pub struct Generic {
+    /// Name format.
+    pub names: NameRule,
+    /// Generation tracking.
+    pub generation: bool,
+}
+
+impl Strategy for Generic {
+    fn name_rule(&self) -> NameRule {
+        self.names
+    }
+    fn tracks_generation(&self) -> bool {
+        self.generation
+    }
+}
+
+static SUBDOMAIN: Generic = Generic { names: NameRule::Subdomain, generation: false };
+static SUBDOMAIN_GEN: Generic = Generic { names: NameRule::Subdomain, generation: true };
+static PATH_SEGMENT: Generic = Generic { names: NameRule::PathSegment, generation: false };
+static RFC1035: Generic = Generic { names: NameRule::Rfc1035, generation: false };
+
+/// The strategy of a resource.
+pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
+    match (def.group.as_str(), def.resource.as_str()) {
+        ("", "namespaces") => &namespace::NAMESPACE,
+        ("", "pods") => &pod::POD,
+        ("", "services") => &RFC1035,
+        ("rbac.authorization.k8s.io", _) => &PATH_SEGMENT,
+        ("", "events") | ("events.k8s.io", "events") => &PATH_SEGMENT,
+        ("apps", _) | ("batch", _) | ("policy", _) | ("", "replicationcontrollers") => &SUBDOMAIN_GEN,
+        ("apiextensions.k8s.io", _) => &SUBDOMAIN_GEN,
+        _ if def.storage.contains('/') && !def.group.is_empty() && !def.group.ends_with("k8s.io") => &SUBDOMAIN_GEN,
+        _ => &SUBDOMAIN,
+    }
+}

@@ -1,0 +1,126 @@
+//! Pods: status reset to Pending on create, graceful deletion for pods bound to a node, field selectors.
+
+use serde_json::{Value, json};
+
+use super::Strategy;
+
+/// The pod strategy.
+pub struct Pod;
+
+/// The one instance.
+pub static POD: Pod = Pod;
+
+impl Strategy for Pod {
+    fn reset_status_on_create(&self, obj: &mut Value) {
+        obj["status"] = json!({ "phase": "Pending", "qosClass": qos_class(obj) });
+    }
+    fn default(&self, obj: &mut Value) {
+        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+        spec.entry("restartPolicy").or_insert(json!("Always"));
+        spec.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+        spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
+        spec.entry("schedulerName").or_insert(json!("default-scheduler"));
+        spec.entry("securityContext").or_insert(json!({}));
+        spec.entry("enableServiceLinks").or_insert(json!(true));
+        spec.entry("preemptionPolicy").or_insert(json!("PreemptLowerPriority"));
+        spec.entry("priority").or_insert(json!(0));
+        for list in ["containers", "initContainers"] {
+            if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
+                for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                    c.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
+                    c.entry("terminationMessagePolicy").or_insert(json!("File"));
+                    let latest = c.get("image").and_then(Value::as_str).is_some_and(|i| !i.rsplit('/').next().unwrap_or(i).contains(':') || i.ends_with(":latest"));
+                    c.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
+                    c.entry("resources").or_insert(json!({}));
+                    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
+                        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                            p.entry("protocol").or_insert(json!("TCP"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    fn selectable_fields(&self) -> Vec<&'static str> {
+        vec![
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ]
+    }
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
+        Some(match field {
+            "metadata.name" => text("/metadata/name"),
+            "metadata.namespace" => text("/metadata/namespace"),
+            "spec.nodeName" => text("/spec/nodeName"),
+            "spec.restartPolicy" => text("/spec/restartPolicy"),
+            "spec.schedulerName" => text("/spec/schedulerName"),
+            "spec.serviceAccountName" => text("/spec/serviceAccountName"),
+            "spec.hostNetwork" => obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
+            "status.phase" => text("/status/phase"),
+            "status.podIP" => text("/status/podIP"),
+            "status.nominatedNodeName" => text("/status/nominatedNodeName"),
+            _ => return None,
+        })
+    }
+    fn grace_period(&self, obj: &Value, requested: Option<i64>) -> i64 {
+        // Upstream deletes at once pods that never reached a node or already finished.
+        let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+        let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+        if !bound || phase == "Succeeded" || phase == "Failed" {
+            return 0;
+        }
+        requested
+            .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+            .unwrap_or(30)
+            .max(0)
+    }
+    fn deletion_blocked(&self, obj: &Value) -> bool {
+        // The kubelet finishes a graceful delete by deleting with grace 0.
+        obj.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64).is_some_and(|g| g > 0)
+    }
+    fn return_deleted_object(&self) -> bool {
+        true
+    }
+}
+
+/// Guaranteed, Burstable or BestEffort, from the containers' requests and limits.
+fn qos_class(obj: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|l| obj.pointer(&format!("/spec/{l}")).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = true;
+    for c in &containers {
+        let req = c.pointer("/resources/requests").and_then(Value::as_object);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        let has = |m: Option<&serde_json::Map<String, Value>>, r: &str| m.is_some_and(|m| m.contains_key(r));
+        if has(req, "cpu") || has(req, "memory") || has(lim, "cpu") || has(lim, "memory") {
+            any = true;
+        }
+        for r in ["cpu", "memory"] {
+            let l = lim.and_then(|m| m.get(r));
+            let q = req.and_then(|m| m.get(r)).or(l);
+            if l.is_none() || q != l {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed && !containers.is_empty() {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}

@@ -1,0 +1,647 @@
+//! The generic registry: create, get, list, update (and patch), delete for any resource over the store,
+//! with upstream's metadata rules, optimistic concurrency and graceful deletion. Kind-specific rules come
+//! from [`crate::kinds`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rkube_apimachinery::fields::FieldSelector;
+use rkube_apimachinery::labels::Selector;
+use rkube_apimachinery::{ApiError, Cause, continue_token};
+use rkube_store::{KeyLayout, ListOptions, Store};
+use serde_json::{Value, json};
+
+use crate::cache::{Cache, with_revision};
+use crate::kinds::{self, Strategy};
+use crate::meta::{self, meta_mut, meta_str};
+use crate::resource::ResourceDef;
+
+/// Who is writing, and how.
+#[derive(Debug, Clone, Default)]
+pub struct WriteCtx {
+    /// `dryRun=All`: validate and answer, store nothing.
+    pub dry_run: bool,
+    /// `fieldManager`.
+    pub field_manager: String,
+}
+
+/// The query of a list.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// `labelSelector`.
+    pub labels: Selector,
+    /// `fieldSelector`.
+    pub fields: FieldSelector,
+    /// `limit`.
+    pub limit: Option<usize>,
+    /// `continue`.
+    pub continue_token: Option<String>,
+    /// `resourceVersion`.
+    pub resource_version: Option<String>,
+    /// `resourceVersionMatch`.
+    pub resource_version_match: Option<String>,
+}
+
+/// `DeleteOptions` as the registry uses them.
+#[derive(Debug, Clone, Default)]
+pub struct DeleteOpts {
+    /// `gracePeriodSeconds`.
+    pub grace_period_seconds: Option<i64>,
+    /// `propagationPolicy`: Orphan, Background or Foreground.
+    pub propagation_policy: Option<String>,
+    /// `preconditions.uid`.
+    pub precondition_uid: Option<String>,
+    /// `preconditions.resourceVersion`.
+    pub precondition_rv: Option<String>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+}
+
+/// How long a consistent read waits for the cache to catch up before reading the store instead.
+const CACHE_WAIT: Duration = Duration::from_secs(2);
+
+/// The generic registry over one store.
+pub struct Registry {
+    store: Arc<dyn Store>,
+    keys: KeyLayout,
+    cache: Arc<Cache>,
+}
+
+/// Maps a store failure to the API error upstream gives for it.
+pub fn store_error(def: &ResourceDef, name: &str, e: rkube_store::Error) -> ApiError {
+    use rkube_store::Error as E;
+    match e {
+        E::NotFound { .. } => ApiError::not_found(&def.group, &def.resource, name),
+        E::AlreadyExists { .. } => ApiError::already_exists(&def.group, &def.resource, name),
+        E::Conflict { .. } => ApiError::conflict(&def.group, &def.resource, name),
+        E::Expired { requested, compacted } => ApiError::expired(requested, compacted),
+        E::FutureRevision { requested, .. } => ApiError::timeout(format!("Too large resource version: {requested}, current: unknown")),
+        E::ValueTooLarge { size, limit, .. } => ApiError::object_too_large(size, limit),
+        e @ E::Unavailable { .. } => ApiError::unavailable(e.to_string()),
+        other => ApiError::internal(other.to_string()),
+    }
+}
+
+fn to_bytes(obj: &Value) -> Vec<u8> {
+    // A serde_json::Value always serializes.
+    serde_json::to_vec(obj).unwrap_or_default()
+}
+
+/// The object as stored: upstream keeps `resourceVersion` out of the stored bytes (it is the revision).
+fn for_storage(obj: &Value) -> Vec<u8> {
+    let mut copy = obj.clone();
+    meta_mut(&mut copy).remove("resourceVersion");
+    to_bytes(&copy)
+}
+
+fn parse_stored(def: &ResourceDef, name: &str, kv: &rkube_store::KeyValue) -> Result<Value, ApiError> {
+    let v: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored {} {name:?} is not valid JSON: {e}", def.resource)))?;
+    Ok(with_revision(v, kv.mod_revision))
+}
+
+fn rv_of(obj: &Value) -> Option<i64> {
+    meta_str(obj, "resourceVersion").filter(|s| !s.is_empty()).and_then(|s| s.parse().ok())
+}
+
+impl Registry {
+    /// A registry over `store`, reading through `cache`.
+    pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>) -> Self {
+        Registry { store, keys, cache }
+    }
+
+    /// The watch cache.
+    pub fn cache(&self) -> &Arc<Cache> {
+        &self.cache
+    }
+
+    /// The store (for health checks).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The key of one object.
+    pub fn key(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> String {
+        self.keys.object(&def.storage, if def.namespaced { ns } else { None }, name)
+    }
+
+    /// The prefix of a collection (all namespaces when `ns` is `None`).
+    pub fn prefix(&self, def: &ResourceDef, ns: Option<&str>) -> String {
+        self.keys.collection(&def.storage, if def.namespaced { ns } else { None })
+    }
+
+    /// Reads one object.
+    pub async fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        let key = self.key(def, ns, name);
+        match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
+            Some(kv) => parse_stored(def, name, &kv),
+            None => Err(ApiError::not_found(&def.group, &def.resource, name)),
+        }
+    }
+
+    /// Lists a collection: from the watch cache, or from the store for paged and exact-revision reads.
+    pub async fn list(&self, def: &ResourceDef, ns: Option<&str>, q: &ListQuery) -> Result<Value, ApiError> {
+        let strategy = kinds::strategy(def);
+        q.fields.check_supported(&strategy.selectable_fields()).map_err(|e| ApiError::bad_request(e.0))?;
+        let prefix = self.prefix(def, ns);
+        let matches = |obj: &Value| q.labels.matches(&meta::labels(obj)) && q.fields.matches(|f| strategy.field_value(obj, f));
+
+        let rv = q.resource_version.as_deref().filter(|s| !s.is_empty());
+        let exact = q.resource_version_match.as_deref() == Some("Exact");
+        let paged = q.limit.is_some_and(|l| l > 0) || q.continue_token.is_some();
+        if let Some(m) = q.resource_version_match.as_deref()
+            && !matches!(m, "Exact" | "NotOlderThan")
+        {
+            return Err(ApiError::bad_request(format!("resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\"")));
+        }
+        if q.resource_version_match.is_some() && rv.is_none() {
+            return Err(ApiError::bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided"));
+        }
+        let rv_num = match rv {
+            Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?),
+            None => None,
+        };
+
+        let (items, list_rv, next) = if exact || paged {
+            self.list_from_store(def, &prefix, q, rv_num.filter(|r| *r > 0 && (exact || q.continue_token.is_none())), &matches).await?
+        } else {
+            // resourceVersion "" is a consistent read: the cache must have caught up with the store's current revision.
+            let wanted = match rv_num {
+                Some(r) => r,
+                None => self.store.current_revision().await.map_err(|e| store_error(def, "", e))?,
+            };
+            if wanted > 0 && !self.cache.wait_for(wanted, CACHE_WAIT).await {
+                if rv_num.is_some() {
+                    return Err(ApiError::timeout(format!("Too large resource version: {wanted}, current: {}", self.cache.revision())));
+                }
+                // Writes outside the cached prefix can leave the cache behind the store's revision: read the store.
+                self.list_from_store(def, &prefix, q, None, &matches).await?
+            } else {
+                let (objs, rev) = self.cache.list(&prefix);
+                (objs.iter().filter(|o| matches(&o.value)).map(|o| o.value.clone()).collect(), rev, None)
+            }
+        };
+        let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
+        if let Some(token) = next {
+            metadata["continue"] = json!(token);
+        }
+        Ok(json!({
+            "kind": format!("{}List", def.kind),
+            "apiVersion": def.api_version(),
+            "metadata": metadata,
+            "items": items,
+        }))
+    }
+
+    async fn list_from_store(
+        &self,
+        def: &ResourceDef,
+        prefix: &str,
+        q: &ListQuery,
+        at: Option<i64>,
+        matches: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> Result<(Vec<Value>, i64, Option<String>), ApiError> {
+        let limit = q.limit.filter(|l| *l > 0);
+        let (mut revision, mut start) = match &q.continue_token {
+            Some(t) => {
+                let (rv, start) = continue_token::decode(t, prefix).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                (Some(rv), Some(start))
+            }
+            None => (at, None),
+        };
+        let mut items = Vec::new();
+        loop {
+            let want = limit.map(|l| l - items.len());
+            let page = self
+                .store
+                .list(prefix, ListOptions { revision, limit: want, start: start.clone() })
+                .await
+                .map_err(|e| match e {
+                    rkube_store::Error::Expired { .. } if q.continue_token.is_some() => ApiError::expired_continue(),
+                    e => store_error(def, "", e),
+                })?;
+            revision = Some(page.revision);
+            for kv in &page.items {
+                let obj = parse_stored(def, "", kv)?;
+                if matches(&obj) {
+                    items.push(obj);
+                }
+            }
+            let last = page.items.last().map(|kv| kv.key.clone());
+            let full = limit.is_some_and(|l| items.len() >= l);
+            match (page.more, last) {
+                (true, Some(last)) if full => {
+                    let rev = page.revision;
+                    return Ok((items, rev, Some(continue_token::encode(rev, prefix, &last))));
+                }
+                (true, Some(last)) => start = Some(format!("{last}\0")),
+                _ => return Ok((items, page.revision, None)),
+            }
+        }
+    }
+
+    /// Creates an object in `ns` (ignored for cluster-scoped resources).
+    pub async fn create(&self, def: &ResourceDef, ns: Option<&str>, mut obj: Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
+        let strategy = kinds::strategy(def);
+        check_type(def, &mut obj)?;
+        let name = match meta_str(&obj, "name").filter(|s| !s.is_empty()) {
+            Some(n) => n.to_owned(),
+            None => match meta_str(&obj, "generateName").filter(|s| !s.is_empty()) {
+                Some(prefix) => {
+                    let n = meta::generate_name(prefix);
+                    meta_mut(&mut obj).insert("name".into(), json!(n));
+                    n
+                }
+                None => {
+                    return Err(ApiError::invalid(&def.group, &def.kind, "", vec![Cause::required("metadata.name", "name or generateName is required")]));
+                }
+            },
+        };
+        self.scope_namespace(def, ns, &mut obj)?;
+        {
+            let m = meta_mut(&mut obj);
+            m.remove("resourceVersion");
+            m.remove("deletionTimestamp");
+            m.remove("deletionGracePeriodSeconds");
+            m.remove("selfLink");
+            m.insert("uid".into(), json!(meta::new_uid()));
+            m.insert("creationTimestamp".into(), json!(meta::now()));
+            if strategy.tracks_generation() {
+                m.insert("generation".into(), json!(1));
+            } else {
+                m.remove("generation");
+            }
+        }
+        if def.has_status() {
+            strategy.reset_status_on_create(&mut obj);
+        }
+        strategy.prepare_create(&mut obj);
+        strategy.default(&mut obj);
+        let mut causes = meta::validate_name(strategy.name_rule(), &name, "metadata.name");
+        causes.extend(validate_object_meta(&obj));
+        causes.extend(strategy.validate(&obj, None));
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
+        }
+        if def.namespaced {
+            self.check_namespace_open(def, ns.unwrap_or_default(), &name).await?;
+        }
+        if ctx.dry_run {
+            return Ok(obj);
+        }
+        let key = self.key(def, ns, &name);
+        let kv = self.store.create(&key, for_storage(&obj)).await.map_err(|e| store_error(def, &name, e))?;
+        Ok(with_revision(obj, kv.mod_revision))
+    }
+
+    fn scope_namespace(&self, def: &ResourceDef, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
+        let body_ns = meta_str(obj, "namespace").filter(|s| !s.is_empty()).map(str::to_owned);
+        if def.namespaced {
+            let ns = ns.ok_or_else(|| ApiError::bad_request("the namespace of the object is missing from the request path"))?;
+            if let Some(b) = body_ns
+                && b != ns
+            {
+                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            }
+            meta_mut(obj).insert("namespace".into(), json!(ns));
+        } else {
+            meta_mut(obj).remove("namespace");
+        }
+        Ok(())
+    }
+
+    /// NamespaceLifecycle admission: objects may only be created in namespaces that exist and are not terminating.
+    async fn check_namespace_open(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<(), ApiError> {
+        let key = self.keys.object("namespaces", None, ns);
+        let existing = match self.cache.get(&key) {
+            Some(o) => Some(o.value.clone()),
+            None => self.store.get(&key).await.map_err(|e| store_error(def, name, e))?.and_then(|kv| serde_json::from_slice(&kv.value).ok()),
+        };
+        match existing {
+            None => Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden_because(
+                &def.group,
+                &def.resource,
+                name,
+                &format!("unable to create new content in namespace {ns} because it is being terminated"),
+            )
+            .with_cause("NamespaceTerminating", &format!("namespace {ns} is being terminated"), "metadata.namespace")),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Updates an object: `desire` gets the current object (or `None` when absent) and returns the wanted one.
+    /// A `resourceVersion` in the wanted object is a precondition; without one the update retries on conflicts.
+    /// `subresource` is `Some("status")` for status updates.
+    pub async fn update_with<F>(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        subresource: Option<&str>,
+        ctx: &WriteCtx,
+        mut desire: F,
+    ) -> Result<(Value, bool), ApiError>
+    where
+        F: FnMut(Option<&Value>) -> Result<Value, ApiError>,
+    {
+        let strategy = kinds::strategy(def);
+        let key = self.key(def, ns, name);
+        loop {
+            let current = match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
+                Some(kv) => Some((parse_stored(def, name, &kv)?, kv.mod_revision)),
+                None => None,
+            };
+            let mut wanted = desire(current.as_ref().map(|(v, _)| v))?;
+            check_type(def, &mut wanted)?;
+            match meta_str(&wanted, "name") {
+                Some(n) if n == name => {}
+                Some(n) if !n.is_empty() => {
+                    return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+                }
+                _ => {
+                    meta_mut(&mut wanted).insert("name".into(), json!(name));
+                }
+            }
+            self.scope_namespace(def, ns, &mut wanted)?;
+            let Some((old, old_rev)) = current else {
+                if strategy.allow_create_on_update() && subresource.is_none() {
+                    meta_mut(&mut wanted).remove("resourceVersion");
+                    return self.create(def, ns, wanted, ctx).await.map(|v| (v, true));
+                }
+                return Err(ApiError::not_found(&def.group, &def.resource, name));
+            };
+            let precondition = rv_of(&wanted);
+            if let Some(p) = precondition
+                && p != old_rev
+            {
+                return Err(ApiError::conflict(&def.group, &def.resource, name));
+            }
+            let mut new = merge_for_update(def, strategy, &old, wanted, subresource);
+            if subresource.is_none() {
+                strategy.default(&mut new);
+            }
+            let mut causes = validate_object_meta(&new);
+            causes.extend(strategy.validate(&new, Some(&old)));
+            causes.extend(immutable_meta(&new, &old));
+            if !causes.is_empty() {
+                return Err(ApiError::invalid(&def.group, &def.kind, name, causes));
+            }
+            if strategy.tracks_generation() && spec_changed(&old, &new) {
+                let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+                meta_mut(&mut new).insert("generation".into(), json!(g + 1));
+            }
+            if without_rv(&new) == without_rv(&old) {
+                // Upstream skips writes that change nothing: the resourceVersion stays.
+                return Ok((old, false));
+            }
+            if ctx.dry_run {
+                return Ok((new, false));
+            }
+            // The last finalizer removed from an object being deleted completes the deletion.
+            if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty() && !strategy.deletion_blocked(&new) {
+                match self.store.delete(&key, Some(old_rev)).await {
+                    Ok((_, rev)) => return Ok((with_revision(new, rev), false)),
+                    Err(rkube_store::Error::Conflict { .. }) if precondition.is_none() => continue,
+                    Err(e) => return Err(store_error(def, name, e)),
+                }
+            }
+            match self.store.update(&key, for_storage(&new), old_rev).await {
+                Ok(kv) => return Ok((with_revision(new, kv.mod_revision), false)),
+                Err(rkube_store::Error::Conflict { .. }) if precondition.is_none() => continue,
+                Err(e) => return Err(store_error(def, name, e)),
+            }
+        }
+    }
+
+    /// Deletes an object, gracefully where the kind asks for it and only once its finalizers are gone.
+    /// Returns the object when it still exists (pending finalizers or grace period), else `None` and the last state.
+    pub async fn delete(&self, def: &ResourceDef, ns: Option<&str>, name: &str, opts: &DeleteOpts) -> Result<(Value, bool), ApiError> {
+        let strategy = kinds::strategy(def);
+        let key = self.key(def, ns, name);
+        loop {
+            let Some(kv) = self.store.get(&key).await.map_err(|e| store_error(def, name, e))? else {
+                return Err(ApiError::not_found(&def.group, &def.resource, name));
+            };
+            let current = parse_stored(def, name, &kv)?;
+            if let Some(uid) = &opts.precondition_uid {
+                let actual = meta_str(&current, "uid").unwrap_or_default();
+                if uid != actual {
+                    return Err(ApiError::conflict_with(&def.group, &def.resource, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"), vec![]));
+                }
+            }
+            if let Some(rv) = &opts.precondition_rv
+                && *rv != kv.mod_revision.to_string()
+            {
+                return Err(ApiError::conflict_with(&def.group, &def.resource, name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision), vec![]));
+            }
+            let mut next = current.clone();
+            let mut fins = finalizers(&next);
+            match opts.propagation_policy.as_deref() {
+                Some("Orphan") if strategy.default_gc_finalizers() && !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
+                Some("Foreground") if !fins.iter().any(|f| f == "foregroundDeletion") => fins.push("foregroundDeletion".into()),
+                _ => {}
+            }
+            let grace = strategy.grace_period(&current, opts.grace_period_seconds);
+            if fins.is_empty() && grace == 0 && !strategy.deletion_blocked(&current) {
+                if opts.dry_run {
+                    return Ok((current, false));
+                }
+                match self.store.delete(&key, Some(kv.mod_revision)).await {
+                    Ok((_, _rev)) => return Ok((current, false)),
+                    Err(rkube_store::Error::Conflict { .. }) => continue,
+                    Err(rkube_store::Error::NotFound { .. }) => return Err(ApiError::not_found(&def.group, &def.resource, name)),
+                    Err(e) => return Err(store_error(def, name, e)),
+                }
+            }
+            {
+                let m = meta_mut(&mut next);
+                if !fins.is_empty() {
+                    m.insert("finalizers".into(), json!(fins));
+                }
+                let already = m.contains_key("deletionTimestamp");
+                if !already {
+                    let at = std::time::SystemTime::now() + Duration::from_secs(grace.max(0) as u64);
+                    m.insert("deletionTimestamp".into(), json!(humantime::format_rfc3339_seconds(at).to_string()));
+                }
+                let prev_grace = m.get("deletionGracePeriodSeconds").and_then(Value::as_i64);
+                // A shorter grace period may replace a longer one, never the other way round (as upstream).
+                if prev_grace.is_none_or(|p| grace < p) || !already {
+                    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+            }
+            strategy.prepare_graceful_delete(&mut next);
+            if without_rv(&next) == without_rv(&current) || opts.dry_run {
+                return Ok((current, true));
+            }
+            match self.store.update(&key, for_storage(&next), kv.mod_revision).await {
+                Ok(kv) => return Ok((with_revision(next, kv.mod_revision), true)),
+                Err(rkube_store::Error::Conflict { .. }) => continue,
+                Err(e) => return Err(store_error(def, name, e)),
+            }
+        }
+    }
+}
+
+/// Checks (and fills in) apiVersion and kind against the resource.
+fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(format!("the body of the request must be a {} object", def.kind)));
+    }
+    let api_version = def.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(api_version),
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(ApiError::bad_request(format!("the API version in the data ({v}) does not match the expected API version ({api_version})")));
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(def.kind),
+        Some(k) if k == def.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({})", def.kind)));
+        }
+    }
+    Ok(())
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+fn without_rv(obj: &Value) -> Value {
+    let mut c = obj.clone();
+    if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    c
+}
+
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut c = v.clone();
+        if let Some(o) = c.as_object_mut() {
+            o.remove("metadata");
+            o.remove("status");
+        }
+        c
+    };
+    strip(old) != strip(new)
+}
+
+/// Labels and annotations must be well-formed, as upstream's ObjectMeta validation says.
+fn validate_object_meta(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    if let Some(labels) = obj.pointer("/metadata/labels") {
+        match labels.as_object() {
+            Some(map) => {
+                for (k, v) in map {
+                    if let Err(why) = rkube_apimachinery::labels::validate_key(k) {
+                        causes.push(Cause::invalid("metadata.labels", &json!(k), &format!("name part {why}")));
+                    }
+                    match v.as_str() {
+                        Some(s) => {
+                            if let Err(why) = rkube_apimachinery::labels::validate_value(s) {
+                                causes.push(Cause::invalid(&format!("metadata.labels.{k}"), v, &format!("a valid label {why}")));
+                            }
+                        }
+                        None => causes.push(Cause::invalid(&format!("metadata.labels.{k}"), v, "must be a string")),
+                    }
+                }
+            }
+            None if labels.is_null() => {}
+            None => causes.push(Cause::invalid("metadata.labels", labels, "must be a map of strings")),
+        }
+    }
+    if let Some(ann) = obj.pointer("/metadata/annotations") {
+        match ann.as_object() {
+            Some(map) => {
+                let total: usize = map.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
+                if total > 256 * 1024 {
+                    causes.push(Cause::invalid("metadata.annotations", &json!(""), "Too long: must have at most 262144 bytes"));
+                }
+                for (k, v) in map {
+                    if let Err(why) = rkube_apimachinery::labels::validate_key(k) {
+                        causes.push(Cause::invalid("metadata.annotations", &json!(k), &format!("name part {why}")));
+                    }
+                    if !v.is_string() {
+                        causes.push(Cause::invalid(&format!("metadata.annotations.{k}"), v, "must be a string"));
+                    }
+                }
+            }
+            None if ann.is_null() => {}
+            None => causes.push(Cause::invalid("metadata.annotations", ann, "must be a map of strings")),
+        }
+    }
+    causes
+}
+
+/// Fields an update may not change.
+fn immutable_meta(new: &Value, old: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for field in ["uid", "creationTimestamp"] {
+        let (n, o) = (new.pointer(&format!("/metadata/{field}")), old.pointer(&format!("/metadata/{field}")));
+        if n != o {
+            causes.push(Cause::invalid(&format!("metadata.{field}"), n.unwrap_or(&Value::Null), "field is immutable"));
+        }
+    }
+    causes
+}
+
+/// Builds the object to store from the old one and what the client sent, per upstream's update strategies:
+/// server-owned metadata is kept; the main resource keeps the old status; the status subresource keeps everything but status.
+fn merge_for_update(def: &ResourceDef, strategy: &dyn Strategy, old: &Value, mut wanted: Value, subresource: Option<&str>) -> Value {
+    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    if subresource == Some("finalize") {
+        let mut new = old.clone();
+        new["spec"]["finalizers"] = wanted.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+        return new;
+    }
+    if subresource == Some("status") {
+        let mut new = old.clone();
+        match wanted.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(o) = new.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        return new;
+    }
+    {
+        let m = meta_mut(&mut wanted);
+        for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            match old_meta.get(field) {
+                Some(v) => {
+                    m.insert(field.into(), v.clone());
+                }
+                None => {
+                    m.remove(field);
+                }
+            }
+        }
+        // A client that does not send managedFields keeps them (upstream: nil means "unchanged").
+        if !m.contains_key("managedFields")
+            && let Some(mf) = old_meta.get("managedFields")
+        {
+            m.insert("managedFields".into(), mf.clone());
+        }
+    }
+    if def.has_status() {
+        match old.get("status") {
+            Some(s) => wanted["status"] = s.clone(),
+            None => {
+                if let Some(o) = wanted.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+    }
+    strategy.prepare_update(&mut wanted, old);
+    wanted
+}

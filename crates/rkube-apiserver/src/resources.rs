@@ -1,0 +1,191 @@
+//! The resource verbs: get, list, watch, create, update, patch, delete, deletecollection, and the
+//! generic subresources (status, finalize). Answers in the client's format, as a Table when asked.
+
+use std::sync::Arc;
+
+use axum::extract::Request;
+use axum::response::Response;
+use http::StatusCode;
+use rkube_apimachinery::ApiError;
+use serde_json::{Value, json};
+
+use crate::authn::User;
+use crate::codec::{self, Output};
+use crate::handler::{read_body, respond, success_status};
+use crate::patch::{self, PatchType};
+use crate::query::Query;
+use crate::registry::{DeleteOpts, WriteCtx};
+use crate::request_info::RequestInfo;
+use crate::resource::ResourceDef;
+use crate::state::AppState;
+
+fn answer(def: &ResourceDef, status: StatusCode, obj: &Value, out: Output, query: &Query) -> Response {
+    match out {
+        Output::Table => {
+            let meta = json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
+            let t = crate::printers::table(def, std::slice::from_ref(obj), meta, query.get("includeObject").unwrap_or("Metadata"), true);
+            respond(status, &t, Output::Json)
+        }
+        _ => respond(status, obj, out),
+    }
+}
+
+fn write_ctx(query: &Query, user: &User) -> Result<WriteCtx, ApiError> {
+    let _ = user;
+    Ok(WriteCtx { dry_run: query.dry_run()?, field_manager: query.get("fieldManager").unwrap_or_default().to_owned() })
+}
+
+/// Handles one resource request.
+pub async fn handle(
+    app: &Arc<AppState>,
+    user: &User,
+    def: &Arc<ResourceDef>,
+    info: &RequestInfo,
+    query: &Query,
+    out: Output,
+    req: Request,
+) -> Result<Response, ApiError> {
+    if !def.allows(info.verb) && info.subresource.is_none() {
+        return Err(ApiError::method_not_allowed(info.verb, &def.resource));
+    }
+    if let Some(sub) = info.subresource.as_deref()
+        && !def.subresources.iter().any(|s| s == sub)
+    {
+        return Err(ApiError::no_such_resource());
+    }
+    let ns = if def.namespaced { info.namespace.as_deref() } else { None };
+    if def.namespaced && ns.is_none() && !matches!(info.verb, "list" | "watch") {
+        return Err(ApiError::no_such_resource());
+    }
+    let registry = &app.registry;
+    let name = info.name.as_deref().unwrap_or_default();
+    match (info.verb, info.subresource.as_deref()) {
+        ("get", None | Some("status")) => {
+            let obj = registry.get(def, ns, name).await?;
+            Ok(answer(def, StatusCode::OK, &obj, out, query))
+        }
+        ("list", None) => {
+            let list = registry.list(def, ns, &query.list()?).await?;
+            Ok(match out {
+                Output::Table => {
+                    let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+                    let meta = list.get("metadata").cloned().unwrap_or_else(|| json!({}));
+                    let t = crate::printers::table(def, &items, meta, query.get("includeObject").unwrap_or("Metadata"), true);
+                    respond(StatusCode::OK, &t, Output::Json)
+                }
+                _ => respond(StatusCode::OK, &list, out),
+            })
+        }
+        ("watch", None) => crate::watch::serve(app.clone(), def.clone(), ns.map(str::to_owned), info.name.clone(), query, out).await,
+        ("create", None) => {
+            let (headers, body) = read_body(req).await?;
+            let obj = codec::decode_body(&headers, &body)?;
+            let ctx = write_ctx(query, user)?;
+            let created = registry.create(def, ns, obj, &ctx).await?;
+            Ok(answer(def, StatusCode::CREATED, &created, out, query))
+        }
+        ("update", None | Some("status") | Some("finalize")) => {
+            let (headers, body) = read_body(req).await?;
+            let obj = codec::decode_body(&headers, &body)?;
+            let ctx = write_ctx(query, user)?;
+            let (updated, created) = registry.update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| Ok(obj.clone())).await?;
+            Ok(answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query))
+        }
+        ("patch", None | Some("status")) => {
+            let (headers, body) = read_body(req).await?;
+            let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let ty = PatchType::from_content_type(&ct)?;
+            if ty == PatchType::Apply {
+                return Err(ApiError::unsupported_media_type(&ct).with_message("server-side apply is not built yet in rkube; use client-side `kubectl apply`"));
+            }
+            let patch_body: Value = if body.len() > codec::MAX_BODY {
+                return Err(ApiError::too_large(codec::MAX_BODY));
+            } else {
+                codec::decode_json(&body)?
+            };
+            let ctx = write_ctx(query, user)?;
+            let kind_path = def.kind.clone();
+            let (updated, _) = registry
+                .update_with(def, ns, name, info.subresource.as_deref(), &ctx, |current| match current {
+                    Some(cur) => patch::apply(&kind_path, cur, &patch_body, ty),
+                    None => Err(ApiError::not_found(&def.group, &def.resource, name)),
+                })
+                .await?;
+            Ok(answer(def, StatusCode::OK, &updated, out, query))
+        }
+        ("delete", None) => {
+            let opts = delete_options(req, query).await?;
+            let strategy = crate::kinds::strategy(def);
+            let (obj, pending) = registry.delete(def, ns, name, &opts).await?;
+            if pending || strategy.return_deleted_object() {
+                // Still there (finalizers, grace period): upstream answers 200 with the object (202 when async).
+                Ok(answer(def, StatusCode::OK, &obj, out, query))
+            } else {
+                let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+                Ok(respond(StatusCode::OK, &success_status(def, name, uid), out))
+            }
+        }
+        ("deletecollection", None) => {
+            let opts = delete_options(req, query).await?;
+            let mut lq = query.list()?;
+            lq.limit = None;
+            lq.continue_token = None;
+            let list = registry.list(def, ns, &lq).await?;
+            let mut deleted = Vec::new();
+            for item in list.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+                let item_name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
+                match registry.delete(def, item_ns.as_deref(), &item_name, &opts).await {
+                    Ok((obj, _)) => deleted.push(obj),
+                    // Gone meanwhile: that is what was asked.
+                    Err(e) if e.code == 404 => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let result = json!({
+                "kind": format!("{}List", def.kind),
+                "apiVersion": def.api_version(),
+                "metadata": { "resourceVersion": list.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) },
+                "items": deleted,
+            });
+            Ok(respond(StatusCode::OK, &result, out))
+        }
+        (verb, Some(sub)) => Err(ApiError::method_not_allowed(verb, &format!("{}/{sub}", def.resource))),
+        (verb, None) => Err(ApiError::method_not_allowed(verb, &def.resource)),
+    }
+}
+
+/// `DeleteOptions` from the body (if any) and the query.
+async fn delete_options(req: Request, query: &Query) -> Result<DeleteOpts, ApiError> {
+    let (headers, body) = read_body(req).await?;
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { codec::decode_body(&headers, &body)? };
+    let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
+    let dry_run = query.dry_run()? || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    let propagation = query.get("propagationPolicy").map(str::to_owned).or_else(|| text("propagationPolicy")).or_else(|| {
+        // The deprecated orphanDependents=true means propagationPolicy=Orphan.
+        (query.flag("orphanDependents") || body.get("orphanDependents") == Some(&json!(true))).then(|| "Orphan".to_owned())
+    });
+    if let Some(p) = &propagation
+        && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
+    {
+        return Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", vec![rkube_apimachinery::Cause::not_supported("propagationPolicy", &json!(p), &["Foreground", "Background", "Orphan", "nil"])]));
+    }
+    Ok(DeleteOpts {
+        grace_period_seconds: query.int("gracePeriodSeconds")?.or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_i64)),
+        propagation_policy: propagation,
+        precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
+        precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned),
+        dry_run,
+    })
+}
+
+trait WithMessage {
+    fn with_message(self, m: &str) -> Self;
+}
+
+impl WithMessage for ApiError {
+    fn with_message(mut self, m: &str) -> Self {
+        self.message = m.to_owned();
+        self
+    }
+}

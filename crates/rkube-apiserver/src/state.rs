@@ -1,0 +1,24 @@
+//! What every request handler shares: the registry, the served resources, the authorizer, metrics.
+
+use std::sync::Arc;
+
+use crate::catalog::Catalog;
+use crate::metrics::Metrics;
+use crate::rbac::Rbac;
+use crate::registry::Registry;
+
+/// Shared server state.
+pub struct AppState {
+    /// Objects.
+    pub registry: Registry,
+    /// Served resources.
+    pub catalog: Arc<Catalog>,
+    /// RBAC authorizer.
+    pub rbac: Rbac,
+    /// Request metrics.
+    pub metrics: Metrics,
+    /// `host:port` clients should use (discovery's serverAddressByClientCIDRs).
+    pub advertise: String,
+    /// Set once the server has finished starting (post-start hooks done).
+    pub ready: std::sync::atomic::AtomicBool,
+}

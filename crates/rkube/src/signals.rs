@@ -1,0 +1,17 @@
+//! Waiting for SIGINT or SIGTERM, so every component shuts down through one path.
+
+/// Resolves when the process is asked to stop.
+pub(crate) async fn terminated() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+}

@@ -1,0 +1,150 @@
+//! Shared helpers for the end-to-end tests: a real `rkube server` process on a free loopback port,
+//! and the real kubectl binaries (1.27 to 1.33) pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `rkube server` with its own data dir; killed (by PID) and cleaned up on drop.
+pub struct Server {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    log: PathBuf,
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+impl Server {
+    /// Starts a control-plane-only server and waits until it says it is ready.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts a server with extra flags.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .args(["server", "--disable-agent", "--node-name", "test-node", "--node-ip", "127.0.0.1", "--bind-address", "127.0.0.1"])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--https-listen-port", &port.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start rkube server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("is ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        let mut server = Server { child, dir, port, kubeconfig, log };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("rkube server exited with {status} before it was ready:\n{}", server.log_tail());
+            }
+            assert!(Instant::now() < deadline, "rkube server not ready after 60 s:\n{}", server.log_tail());
+        }
+        server
+    }
+
+    /// The last lines of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// Runs kubectl `version` (e.g. "1.33") with this server's admin kubeconfig.
+    pub fn kubectl(&self, version: &str, args: &[&str]) -> Output {
+        kubectl_with(version, &self.kubeconfig, args, None)
+    }
+
+    /// Runs kubectl with stdin.
+    pub fn kubectl_stdin(&self, version: &str, args: &[&str], stdin: &str) -> Output {
+        kubectl_with(version, &self.kubeconfig, args, Some(stdin))
+    }
+
+    /// Runs kubectl and asserts success; returns stdout.
+    pub fn ok(&self, version: &str, args: &[&str]) -> String {
+        let out = self.kubectl(version, args);
+        assert!(out.status.success(), "kubectl {} {:?} failed:\nstdout: {}\nstderr: {}\nserver log:\n{}", version, args, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), self.log_tail());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl, asserts failure, returns stderr.
+    pub fn fails(&self, version: &str, args: &[&str]) -> String {
+        let out = self.kubectl(version, args);
+        assert!(!out.status.success(), "kubectl {version} {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The server's base URL.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the server (SIGTERM by PID, then SIGKILL) and waits for it.
+    pub fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The path of kubectl 1.XX, or `None` if this machine does not have it.
+pub fn kubectl_path(version: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.{version}"));
+    p.exists().then_some(p)
+}
+
+/// Runs a kubectl binary with a kubeconfig.
+pub fn kubectl_with(version: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let bin = kubectl_path(version).unwrap_or_else(|| panic!("kubectl {version} is not installed at /usr/lib/google-cloud-sdk/bin/kubectl.{version}"));
+    let mut cmd = Command::new(bin);
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args).env_remove("KUBECONFIG").env("HOME", kubeconfig.parent().unwrap_or(Path::new("/tmp")));
+    match stdin {
+        None => cmd.output().expect("run kubectl"),
+        Some(input) => {
+            use std::io::Write;
+            let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run kubectl");
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+            child.wait_with_output().expect("kubectl output")
+        }
+    }
+}
