@@ -71,12 +71,11 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
         if c == '\\' {
-            if let Some(n) = chars.next() {
-                if let Some(last) = parts.last_mut() {
+            if let Some(n) = chars.next()
+                && let Some(last) = parts.last_mut() {
                     last.push('\\');
                     last.push(n);
                 }
-            }
         } else if c == sep {
             parts.push(String::new());
         } else if let Some(last) = parts.last_mut() {

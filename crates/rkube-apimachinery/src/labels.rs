@@ -207,7 +207,7 @@ pub fn validate_key(k: &str) -> Result<(), String> {
         None => (None, k),
     };
     if let Some(p) = prefix
-        && (p.is_empty() || p.len() > 253 || !p.split('.').all(|l| is_dns_label(l)))
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns_label))
     {
         return Err("prefix part must be a lowercase RFC 1123 subdomain".to_owned());
     }

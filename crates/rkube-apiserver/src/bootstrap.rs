@@ -44,7 +44,7 @@ fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
 }
 
 /// Creates the system namespaces and the default RBAC objects that are missing.
-pub async fn run(registry: &Registry) -> Result<(), ApiError> {
+pub(crate) async fn run(registry: &Registry) -> Result<(), ApiError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(registry, "", "namespaces", None, json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } })).await?;
     }

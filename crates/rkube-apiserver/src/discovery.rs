@@ -11,7 +11,7 @@ fn group_doc(name: &str, versions: &[String]) -> Value {
 }
 
 /// Answers a discovery path.
-pub fn answer(catalog: &Catalog, group: Option<&str>, version: Option<&str>, legacy: bool, server_address: &str) -> Result<Value, ApiError> {
+pub(crate) fn answer(catalog: &Catalog, group: Option<&str>, version: Option<&str>, legacy: bool, server_address: &str) -> Result<Value, ApiError> {
     match (legacy, group, version) {
         (true, None, None) => Ok(json!({
             "kind": "APIVersions",

@@ -17,7 +17,7 @@ use crate::request_info::{self, Target};
 use crate::state::AppState;
 
 /// Builds a response from a JSON value, in the client's format.
-pub fn respond(status: StatusCode, value: &Value, out: Output) -> Response {
+pub(crate) fn respond(status: StatusCode, value: &Value, out: Output) -> Response {
     let (body, ct) = codec::encode(value, out);
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
@@ -26,13 +26,13 @@ pub fn respond(status: StatusCode, value: &Value, out: Output) -> Response {
 }
 
 /// The `Status` answer for an error.
-pub fn error_response(e: &ApiError) -> Response {
+pub(crate) fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     respond(status, &e.to_status(), Output::Json)
 }
 
 /// The one handler behind every path.
-pub async fn dispatch(State(app): State<Arc<AppState>>, req: Request) -> Response {
+pub(crate) async fn dispatch(State(app): State<Arc<AppState>>, req: Request) -> Response {
     let started = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -107,14 +107,14 @@ fn check(app: &AppState, user: &User, attrs: &Attributes, denied: impl FnOnce() 
 }
 
 /// Reads the whole request body, refusing more than upstream's 3 MiB.
-pub async fn read_body(req: Request) -> Result<(http::HeaderMap, bytes::Bytes), ApiError> {
+pub(crate) async fn read_body(req: Request) -> Result<(http::HeaderMap, bytes::Bytes), ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, codec::MAX_BODY).await.map_err(|_| ApiError::too_large(codec::MAX_BODY))?;
     Ok((parts.headers, bytes))
 }
 
 /// A JSON object with `kind: Status`, `status: Success`.
-pub fn success_status(def: &crate::resource::ResourceDef, name: &str, uid: &str) -> Value {
+pub(crate) fn success_status(def: &crate::resource::ResourceDef, name: &str, uid: &str) -> Value {
     let mut details = json!({ "name": name, "kind": def.resource, "uid": uid });
     if !def.group.is_empty() {
         details["group"] = json!(def.group);

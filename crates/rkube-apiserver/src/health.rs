@@ -12,7 +12,7 @@ use crate::query::Query;
 use crate::state::AppState;
 
 /// Runs the checks and answers `ok` or the failing checks, as upstream's healthz handlers.
-pub async fn answer(app: &Arc<AppState>, path: &str, query: &Query) -> Response {
+pub(crate) async fn answer(app: &Arc<AppState>, path: &str, query: &Query) -> Response {
     let endpoint = path.trim_start_matches('/').split('/').next().unwrap_or_default().to_owned();
     let only = path.trim_start_matches('/').split_once('/').map(|(_, c)| c.to_owned());
     let store = app.registry.store().clone();

@@ -13,12 +13,12 @@ use crate::handler::respond;
 use crate::state::AppState;
 
 /// The Kubernetes version rkube's API corresponds to.
-pub const KUBE_MAJOR: &str = "1";
+pub(crate) const KUBE_MAJOR: &str = "1";
 /// Minor version.
-pub const KUBE_MINOR: &str = "33";
+pub(crate) const KUBE_MINOR: &str = "33";
 
 /// Answers a non-resource path.
-pub async fn answer(app: &Arc<AppState>, path: &str) -> Result<Response, ApiError> {
+pub(crate) async fn answer(app: &Arc<AppState>, path: &str) -> Result<Response, ApiError> {
     match path {
         "/version" | "/version/" => Ok(respond(
             StatusCode::OK,

@@ -19,7 +19,7 @@ struct Histogram {
 
 /// The request metrics.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     totals: Mutex<BTreeMap<(String, String, u16), u64>>,
     durations: Mutex<BTreeMap<String, Histogram>>,
 }
@@ -52,7 +52,7 @@ fn resource_of(path: &str) -> String {
 
 impl Metrics {
     /// Records one request.
-    pub fn observe(&self, method: &Method, path: &str, code: u16, took: Duration) {
+    pub(crate) fn observe(&self, method: &Method, path: &str, code: u16, took: Duration) {
         let verb = verb_of(method);
         let resource = resource_of(path);
         *self.totals.lock().unwrap_or_else(|e| e.into_inner()).entry((verb.to_owned(), resource.clone(), code)).or_default() += 1;
@@ -69,7 +69,7 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
         for ((verb, resource, code), n) in self.totals.lock().unwrap_or_else(|e| e.into_inner()).iter() {

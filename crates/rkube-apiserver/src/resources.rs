@@ -36,7 +36,7 @@ fn write_ctx(query: &Query, user: &User) -> Result<WriteCtx, ApiError> {
 }
 
 /// Handles one resource request.
-pub async fn handle(
+pub(crate) async fn handle(
     app: &Arc<AppState>,
     user: &User,
     def: &Arc<ResourceDef>,

@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::authn::Peer;
 
 /// Accepts connections until `shutdown` turns true.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, router: Router, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, router: Router, mut shutdown: watch::Receiver<bool>) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, remote) = tokio::select! {

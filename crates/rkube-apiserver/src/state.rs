@@ -8,7 +8,7 @@ use crate::rbac::Rbac;
 use crate::registry::Registry;
 
 /// Shared server state.
-pub struct AppState {
+pub(crate) struct AppState {
     /// Objects.
     pub registry: Registry,
     /// Served resources.

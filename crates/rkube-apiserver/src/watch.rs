@@ -74,7 +74,7 @@ impl Encoder {
 }
 
 /// Starts a watch and returns the streaming response.
-pub async fn serve(app: Arc<AppState>, def: Arc<ResourceDef>, ns: Option<String>, name: Option<String>, query: &Query, out: Output) -> Result<Response, ApiError> {
+pub(crate) async fn serve(app: Arc<AppState>, def: Arc<ResourceDef>, ns: Option<String>, name: Option<String>, query: &Query, out: Output) -> Result<Response, ApiError> {
     let strategy = crate::kinds::strategy(&def);
     let lq = query.list()?;
     lq.fields.check_supported(&strategy.selectable_fields()).map_err(|e| ApiError::bad_request(e.0))?;

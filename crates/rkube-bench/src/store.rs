@@ -53,9 +53,11 @@ pub async fn run(config: &StoreBenchConfig) -> anyhow::Result<String> {
     let sqlite_figures = measure("sqlite", Arc::new(sqlite), config).await?;
 
     eprintln!("[store bench] etcd: starting {}", config.etcd_binary.display());
-    let mut options = rkube_store_etcd::LocalEtcdOptions::default();
-    options.binary = config.etcd_binary.clone();
-    options.data_dir = Some(dir.path().join("etcd"));
+    let options = rkube_store_etcd::LocalEtcdOptions {
+        binary: config.etcd_binary.clone(),
+        data_dir: Some(dir.path().join("etcd")),
+        ..Default::default()
+    };
     let etcd = rkube_store_etcd::LocalEtcd::start(options).await.context("starting a local etcd")?;
     let etcd_store = rkube_store_etcd::EtcdStore::connect(rkube_store_etcd::EtcdConfig {
         endpoints: vec![etcd.endpoint()],

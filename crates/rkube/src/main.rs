@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a control-plane server: store, API server, scheduler, controllers (and a node agent unless --disable-agent).
-    Server(cmd::server::ServerArgs),
+    Server(Box<cmd::server::ServerArgs>),
     /// Run a node agent that joins a server: kubelet, pod network, service proxy, cluster DNS.
     Agent(cmd::not_built::Args),
     /// Check this host for everything rkube needs, with the remedy for each problem found.
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init();
     let result = match cli.command {
-        Command::Server(args) => cmd::server::run(args),
+        Command::Server(args) => cmd::server::run(*args),
         Command::Agent(_) => cmd::not_built::fail("agent", "the node agent (issue 5)"),
         Command::Doctor(_) => cmd::not_built::fail("doctor", "host checks (issue 8)"),
         Command::Cluster(_) => cmd::not_built::fail("cluster", "multi-node clusters in network namespaces (issue 6)"),

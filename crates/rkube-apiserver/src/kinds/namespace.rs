@@ -6,10 +6,10 @@ use super::Strategy;
 use crate::meta::{NameRule, meta_mut};
 
 /// The namespace strategy.
-pub struct Namespace;
+pub(super) struct Namespace;
 
 /// The one instance.
-pub static NAMESPACE: Namespace = Namespace;
+pub(super) static NAMESPACE: Namespace = Namespace;
 
 impl Strategy for Namespace {
     fn name_rule(&self) -> NameRule {

@@ -5,10 +5,10 @@ use serde_json::{Value, json};
 use super::Strategy;
 
 /// The pod strategy.
-pub struct Pod;
+pub(super) struct Pod;
 
 /// The one instance.
-pub static POD: Pod = Pod;
+pub(super) static POD: Pod = Pod;
 
 impl Strategy for Pod {
     fn reset_status_on_create(&self, obj: &mut Value) {

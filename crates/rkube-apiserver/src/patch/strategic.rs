@@ -33,7 +33,7 @@ fn merge_key(path: &str) -> Option<&'static str> {
 }
 
 /// Applies `patch` to `current`; `kind_path` prefixes field paths (unused keys are matched by field name).
-pub fn apply(_kind_path: &str, current: &Value, patch: &Value) -> Result<Value, ApiError> {
+pub(super) fn apply(_kind_path: &str, current: &Value, patch: &Value) -> Result<Value, ApiError> {
     let Some(p) = patch.as_object() else {
         return Err(ApiError::bad_request("a strategic merge patch must be a JSON object"));
     };

@@ -1,6 +1,6 @@
 //! Shared helpers for the end-to-end tests: a real `rkube server` process on a free loopback port,
 //! and the real kubectl binaries (1.27 to 1.33) pointed at it.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
