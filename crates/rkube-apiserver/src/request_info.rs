@@ -56,6 +56,8 @@ pub fn parse(method: &Method, path: &str, watch: bool) -> Target {
     let _ = legacy;
     // `/namespaces/<ns>/<resource>...` is namespaced, except `/namespaces/<name>[/<sub>]`, which is the namespace object.
     let (namespace, rest) = match rest {
+        // `status` and `finalize` after a namespace name are the namespace's own subresources (as upstream).
+        ["namespaces", _, sub, ..] if matches!(*sub, "status" | "finalize") => (None, rest.to_vec()),
         ["namespaces", ns, resource, tail @ ..] => (Some((*ns).to_owned()), {
             let mut v = vec![*resource];
             v.extend_from_slice(tail);

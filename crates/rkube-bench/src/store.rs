@@ -221,6 +221,9 @@ client in the same process for SQLite and over loopback gRPC for etcd.\n\n",
         c.clients,
         c.watch_ops
     ));
+    if cfg!(debug_assertions) {
+        out.push_str("**Debug build: these figures understate both stores' clients; run `cargo run --release -p rkube -- bench store`.**\n\n");
+    }
     out.push_str("| measure | sqlite | etcd | sqlite / etcd |\n|---|---:|---:|---:|\n");
     for (m, a, b, r) in rows {
         out.push_str(&format!("| {m} | {a} | {b} | {r} |\n"));
