@@ -168,6 +168,11 @@ impl ApiError {
         Self::new(422, "Invalid", message, None)
     }
 
+    /// 429: a request refused for now (e.g. an eviction a disruption budget forbids), with one cause.
+    pub fn too_many_requests(message: &str, cause_reason: &str, cause_field: &str) -> Self {
+        Self::new(429, "TooManyRequests", message, Some(json!({ "causes": [{ "reason": cause_reason, "message": message, "field": cause_field }] })))
+    }
+
     /// 400 with a message that says what is wrong.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message, None)

@@ -20,6 +20,35 @@ async fn ensure(registry: &Registry, group: &str, resource: &str, ns: Option<&st
     }
 }
 
+/// The `default/kubernetes` service on the first service IP, and its endpoints pointing at this API server.
+async fn kubernetes_service(registry: &Registry, advertise: &str) -> Result<(), ApiError> {
+    let (ip, port) = advertise.rsplit_once(':').unwrap_or((advertise, "6443"));
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().unwrap_or(6443);
+    let first = registry.services().first();
+    ensure(registry, "", "services", Some("default"), json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": { "name": "kubernetes", "namespace": "default", "labels": { "component": "apiserver", "provider": "kubernetes" } },
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": first.to_string(),
+            "ports": [{ "name": "https", "port": 443, "protocol": "TCP", "targetPort": port }],
+            "sessionAffinity": "None",
+        },
+    }))
+    .await?;
+    let endpoints = json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": { "name": "kubernetes", "namespace": "default", "labels": { "endpointslice.kubernetes.io/skip-mirror": "true" } },
+        "subsets": [{ "addresses": [{ "ip": ip }], "ports": [{ "name": "https", "port": port, "protocol": "TCP" }] }],
+    });
+    let Some(def) = def("", "endpoints") else { return Ok(()) };
+    // The endpoints follow the advertise address: rewritten when it changed since the last start.
+    registry.update_with(&def, Some("default"), "kubernetes", None, &WriteCtx::default(), |_| Ok(endpoints.clone())).await.map(|_| ())
+}
+
 fn cluster_role(name: &str, rules: Value, aggregate_label: Option<&str>) -> Value {
     let mut r = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -43,11 +72,13 @@ fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
     })
 }
 
-/// Creates the system namespaces and the default RBAC objects that are missing.
-pub(crate) async fn run(registry: &Registry) -> Result<(), ApiError> {
+/// Creates the system namespaces, the `kubernetes` service and the default RBAC objects that are missing.
+/// `advertise` is `ip:port`: the address pods reach the API on (never 127.0.0.1: a founding-guide pit).
+pub(crate) async fn run(registry: &Registry, advertise: &str) -> Result<(), ApiError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(registry, "", "namespaces", None, json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } })).await?;
     }
+    kubernetes_service(registry, advertise).await?;
     let all = json!([{ "apiGroups": ["*"], "resources": ["*"], "verbs": ["*"] }, { "nonResourceURLs": ["*"], "verbs": ["*"] }]);
     let read = json!(["get", "list", "watch"]);
     let write = json!(["create", "delete", "deletecollection", "patch", "update"]);

@@ -22,8 +22,11 @@ pub mod registry;
 pub mod request_info;
 pub mod resource;
 mod resources;
+mod selector;
 mod server;
+pub mod services;
 mod state;
+mod subresources;
 mod watch;
 
 use std::net::SocketAddr;
@@ -44,6 +47,8 @@ pub struct ApiServerConfig {
     pub key_prefix: String,
     /// The cluster PKI (serving certificate, CA for client certificates).
     pub pki: Arc<rkube_pki::Pki>,
+    /// The service ClusterIP range and NodePort range.
+    pub service_ranges: services::ServiceRanges,
 }
 
 /// Errors that stop the API server from starting.
@@ -75,7 +80,7 @@ pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signa
     let cache = cache::Cache::start(store.clone(), format!("{}/", keys.prefix()), shutdown.clone()).await?;
     let catalog = Arc::new(catalog::Catalog::default());
     let app = Arc::new(state::AppState {
-        registry: registry::Registry::new(store, keys.clone(), cache.clone()),
+        registry: registry::Registry::new(store, keys.clone(), cache.clone(), config.service_ranges.clone()),
         catalog,
         rbac: rbac::Rbac::new(cache, keys.prefix()),
         metrics: metrics::Metrics::default(),
@@ -86,7 +91,7 @@ pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signa
     let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|source| Error::Bind { addr: config.bind, source })?;
     let router = axum::Router::new().fallback(handler::dispatch).with_state(app.clone());
     let serving = tokio::spawn(server::serve(listener, tls, router, shutdown.clone()));
-    bootstrap::run(&app.registry).await.map_err(Error::Bootstrap)?;
+    bootstrap::run(&app.registry, &config.advertise).await.map_err(Error::Bootstrap)?;
     app.ready.store(true, Ordering::Relaxed);
     let _ = ready.send(true);
     tracing::info!(addr = %config.bind, "API server ready");

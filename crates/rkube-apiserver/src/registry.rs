@@ -65,6 +65,11 @@ pub struct Registry {
     store: Arc<dyn Store>,
     keys: KeyLayout,
     cache: Arc<Cache>,
+    services: crate::services::Allocator,
+}
+
+fn is_services(def: &ResourceDef) -> bool {
+    def.group.is_empty() && def.resource == "services"
 }
 
 /// Maps a store failure to the API error upstream gives for it.
@@ -105,9 +110,15 @@ fn rv_of(obj: &Value) -> Option<i64> {
 }
 
 impl Registry {
-    /// A registry over `store`, reading through `cache`.
-    pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>) -> Self {
-        Registry { store, keys, cache }
+    /// A registry over `store`, reading through `cache`, allocating service addresses from `ranges`.
+    pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>, ranges: crate::services::ServiceRanges) -> Self {
+        let services = crate::services::Allocator::new(store.clone(), keys.clone(), ranges);
+        Registry { store, keys, cache, services }
+    }
+
+    /// The service address allocator.
+    pub(crate) fn services(&self) -> &crate::services::Allocator {
+        &self.services
     }
 
     /// The watch cache.
@@ -290,8 +301,19 @@ impl Registry {
             return Ok(obj);
         }
         let key = self.key(def, ns, &name);
-        let kv = self.store.create(&key, for_storage(&obj)).await.map_err(|e| store_error(def, &name, e))?;
-        Ok(with_revision(obj, kv.mod_revision))
+        let owner = format!("{}/{name}", ns.unwrap_or_default());
+        if is_services(def) {
+            self.services.allocate(&mut obj, &owner, &name).await?;
+        }
+        match self.store.create(&key, for_storage(&obj)).await {
+            Ok(kv) => Ok(with_revision(obj, kv.mod_revision)),
+            Err(e) => {
+                if is_services(def) {
+                    self.services.release(&obj).await;
+                }
+                Err(store_error(def, &name, e))
+            }
+        }
     }
 
     fn scope_namespace(&self, def: &ResourceDef, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
@@ -398,15 +420,27 @@ impl Registry {
             if ctx.dry_run {
                 return Ok((new, false));
             }
+            let (release_after, release_on_failure) = if is_services(def) && subresource.is_none() {
+                self.services.reallocate(&mut new, &old, &format!("{}/{name}", ns.unwrap_or_default()), name).await?
+            } else {
+                (Vec::new(), Vec::new())
+            };
             // The last finalizer removed from an object being deleted completes the deletion.
             if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty() && !strategy.deletion_blocked(&new) {
                 match self.store.delete(&key, Some(old_rev)).await {
-                    Ok((_, rev)) => return Ok((with_revision(new, rev), false)),
+                    Ok((_, rev)) => {
+                        if is_services(def) {
+                            self.services.release(&new).await;
+                        }
+                        return Ok((with_revision(new, rev), false));
+                    }
                     Err(rkube_store::Error::Conflict { .. }) if precondition.is_none() => continue,
                     Err(e) => return Err(store_error(def, name, e)),
                 }
             }
-            match self.store.update(&key, for_storage(&new), old_rev).await {
+            let result = self.store.update(&key, for_storage(&new), old_rev).await;
+            self.services.release_ports(if result.is_ok() { &release_after } else { &release_on_failure }).await;
+            match result {
                 Ok(kv) => return Ok((with_revision(new, kv.mod_revision), false)),
                 Err(rkube_store::Error::Conflict { .. }) if precondition.is_none() => continue,
                 Err(e) => return Err(store_error(def, name, e)),
@@ -448,7 +482,12 @@ impl Registry {
                     return Ok((current, false));
                 }
                 match self.store.delete(&key, Some(kv.mod_revision)).await {
-                    Ok((_, _rev)) => return Ok((current, false)),
+                    Ok((_, _rev)) => {
+                        if is_services(def) {
+                            self.services.release(&current).await;
+                        }
+                        return Ok((current, false));
+                    }
                     Err(rkube_store::Error::Conflict { .. }) => continue,
                     Err(rkube_store::Error::NotFound { .. }) => return Err(ApiError::not_found(&def.group, &def.resource, name)),
                     Err(e) => return Err(store_error(def, name, e)),

@@ -50,6 +50,15 @@ impl ResourceDef {
         })
     }
 
+    /// A built-in resource by group and plural name (v1 of the group); panics only for a name not in the catalogue,
+    /// which is a programming error caught by the tests.
+    pub fn builtin_named(group: &str, resource: &str) -> Arc<ResourceDef> {
+        match rkube_apimachinery::catalogue::BUILTIN.iter().find(|r| r.group == group && r.resource == resource) {
+            Some(r) => ResourceDef::builtin(r),
+            None => panic!("{resource}.{group} is not in the built-in catalogue"),
+        }
+    }
+
     /// `group/version` or `version`.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }

@@ -77,6 +77,14 @@ pub(crate) async fn handle(
             })
         }
         ("watch", None) => crate::watch::serve(app.clone(), def.clone(), ns.map(str::to_owned), info.name.clone(), query, out).await,
+        ("create", None) if def.group.is_empty() && def.resource == "bindings" => {
+            let (headers, body) = read_body(req).await?;
+            let body = codec::decode_body(&headers, &body)?;
+            let pod = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            let pods = ResourceDef::builtin_named("", "pods");
+            let status = crate::subresources::bind(registry, &pods, ns, &pod, &body, &write_ctx(query, user)?).await?;
+            Ok(respond(StatusCode::CREATED, &status, out))
+        }
         ("create", None) => {
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
@@ -150,6 +158,41 @@ pub(crate) async fn handle(
             });
             Ok(respond(StatusCode::OK, &result, out))
         }
+        ("get", Some("scale")) => {
+            let obj = registry.get(def, ns, name).await?;
+            Ok(respond(StatusCode::OK, &crate::subresources::scale_of(&obj), out))
+        }
+        ("update" | "patch", Some("scale")) => {
+            let (headers, body) = read_body(req).await?;
+            let ctx = write_ctx(query, user)?;
+            let write = if info.verb == "update" {
+                crate::subresources::ScaleWrite::Replace(codec::decode_body(&headers, &body)?)
+            } else {
+                let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                let ty = PatchType::from_content_type(ct)?;
+                if ty == PatchType::Apply {
+                    return Err(ApiError::unsupported_media_type(ct));
+                }
+                crate::subresources::ScaleWrite::Patch(codec::decode_json(&body)?, ty)
+            };
+            let scale = crate::subresources::write_scale(registry, def, ns, name, write, &ctx).await?;
+            Ok(respond(StatusCode::OK, &scale, out))
+        }
+        ("create", Some("binding")) => {
+            let (headers, body) = read_body(req).await?;
+            let body = codec::decode_body(&headers, &body)?;
+            let status = crate::subresources::bind(registry, def, ns, name, &body, &write_ctx(query, user)?).await?;
+            Ok(respond(StatusCode::CREATED, &status, out))
+        }
+        ("create", Some("eviction")) => {
+            let (headers, body) = read_body(req).await?;
+            let body = codec::decode_body(&headers, &body)?;
+            let status = crate::subresources::evict(registry, def, ns, name, &body, query.dry_run()?).await?;
+            Ok(respond(StatusCode::CREATED, &status, out))
+        }
+        ("get" | "create", Some(sub @ ("log" | "exec" | "attach" | "portforward" | "proxy"))) => Err(ApiError::unavailable(format!(
+            "pods/{sub} streams from the node's agent, and rkube's node agent is not built yet: no pod runs on a node"
+        ))),
         (verb, Some(sub)) => Err(ApiError::method_not_allowed(verb, &format!("{}/{sub}", def.resource))),
         (verb, None) => Err(ApiError::method_not_allowed(verb, &def.resource)),
     }

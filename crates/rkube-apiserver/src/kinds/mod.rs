@@ -3,6 +3,7 @@
 
 mod namespace;
 mod pod;
+mod service;
 
 use serde_json::Value;
 
@@ -80,6 +81,8 @@ pub struct Generic {
     pub names: NameRule,
     /// Generation tracking.
     pub generation: bool,
+    /// Whether a PUT to a missing object creates it.
+    pub create_on_update: bool,
 }
 
 impl Strategy for Generic {
@@ -89,19 +92,23 @@ impl Strategy for Generic {
     fn tracks_generation(&self) -> bool {
         self.generation
     }
+    fn allow_create_on_update(&self) -> bool {
+        self.create_on_update
+    }
 }
 
-static SUBDOMAIN: Generic = Generic { names: NameRule::Subdomain, generation: false };
-static SUBDOMAIN_GEN: Generic = Generic { names: NameRule::Subdomain, generation: true };
-static PATH_SEGMENT: Generic = Generic { names: NameRule::PathSegment, generation: false };
-static RFC1035: Generic = Generic { names: NameRule::Rfc1035, generation: false };
+static SUBDOMAIN: Generic = Generic { names: NameRule::Subdomain, generation: false, create_on_update: false };
+static SUBDOMAIN_GEN: Generic = Generic { names: NameRule::Subdomain, generation: true, create_on_update: false };
+static PATH_SEGMENT: Generic = Generic { names: NameRule::PathSegment, generation: false, create_on_update: false };
+static CREATE_ON_UPDATE: Generic = Generic { names: NameRule::Subdomain, generation: false, create_on_update: true };
 
 /// The strategy of a resource.
 pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
     match (def.group.as_str(), def.resource.as_str()) {
         ("", "namespaces") => &namespace::NAMESPACE,
         ("", "pods") => &pod::POD,
-        ("", "services") => &RFC1035,
+        ("", "services") => &service::SERVICE,
+        ("", "endpoints") => &CREATE_ON_UPDATE,
         ("rbac.authorization.k8s.io", _) => &PATH_SEGMENT,
         ("", "events") | ("events.k8s.io", "events") => &PATH_SEGMENT,
         ("apps", _) | ("batch", _) | ("policy", _) | ("", "replicationcontrollers") => &SUBDOMAIN_GEN,

@@ -68,6 +68,7 @@ struct ServerConfig {
     kubeconfig: PathBuf,
     tls_san: Vec<String>,
     service_first_ip: IpAddr,
+    service_cidr: String,
     cluster_domain: String,
     disable_agent: bool,
 }
@@ -87,6 +88,9 @@ impl ServerArgs {
         }
         let store = self.store.validate(&self.data_dir, &mut problems);
         parse_cidr("--service-cidr", &self.service_cidr, &mut problems);
+        if let Err(e) = rkube_apiserver::services::ServiceRanges::parse(&self.service_cidr) {
+            problems.push(format!("--service-cidr: {e}"));
+        }
         parse_cidr("--cluster-cidr", &self.cluster_cidr, &mut problems);
         let service_first_ip = match rkube_pki::service_cidr_first_ip(&self.service_cidr) {
             Ok(ip) => ip,
@@ -125,6 +129,7 @@ impl ServerArgs {
             kubeconfig: self.write_kubeconfig.clone().unwrap_or_else(|| self.data_dir.join("kubeconfig.yaml")),
             tls_san: self.tls_san.clone(),
             service_first_ip,
+            service_cidr: self.service_cidr.clone(),
             cluster_domain: self.cluster_domain.clone(),
             disable_agent: self.disable_agent,
         })
@@ -168,6 +173,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         advertise: SocketAddr::new(config.advertise, config.bind.port()).to_string(),
         key_prefix: config.store.key_prefix().to_owned(),
         pki,
+        service_ranges: rkube_apiserver::services::ServiceRanges::parse(&config.service_cidr).map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?,
     };
     let mut api = tokio::spawn(rkube_apiserver::run(api_config, store, shutdown.clone(), ready_tx));
     tokio::select! {

@@ -1,0 +1,167 @@
+//! Subresources with their own shapes: `scale` (autoscaling/v1 Scale over a workload's replicas),
+//! `binding` (assigning a pod to a node) and `eviction` (a policy-checked pod delete).
+
+use rkube_apimachinery::ApiError;
+use serde_json::{Value, json};
+
+use crate::patch::{self, PatchType};
+use crate::registry::{DeleteOpts, Registry, WriteCtx};
+use crate::resource::ResourceDef;
+
+/// The label selector of a workload, written as a selector string (`app=web,tier in (a,b)`), as Scale.status.selector.
+fn selector_string(obj: &Value) -> String {
+    let sel = obj.pointer("/spec/selector");
+    let mut parts = Vec::new();
+    // ReplicationControllers have a plain map as selector; apps/v1 kinds a LabelSelector.
+    let labels = sel.and_then(|s| s.get("matchLabels")).or_else(|| sel.filter(|s| s.get("matchExpressions").is_none()));
+    if let Some(m) = labels.and_then(Value::as_object) {
+        for (k, v) in m {
+            parts.push(format!("{k}={}", v.as_str().unwrap_or_default()));
+        }
+    }
+    for e in sel.and_then(|s| s.get("matchExpressions")).and_then(Value::as_array).into_iter().flatten() {
+        let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
+        let values: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
+            "In" => parts.push(format!("{key} in ({})", values.join(","))),
+            "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
+            "Exists" => parts.push(key.to_owned()),
+            "DoesNotExist" => parts.push(format!("!{key}")),
+            _ => {}
+        }
+    }
+    parts.join(",")
+}
+
+/// The Scale view of a workload.
+pub(crate) fn scale_of(obj: &Value) -> Value {
+    let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m.get("name"),
+            "namespace": m.get("namespace"),
+            "uid": m.get("uid"),
+            "resourceVersion": m.get("resourceVersion"),
+            "creationTimestamp": m.get("creationTimestamp"),
+        },
+        "spec": { "replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1)) },
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector_string(obj),
+        },
+    })
+}
+
+/// How a scale write arrives.
+pub(crate) enum ScaleWrite {
+    /// PUT of a whole Scale.
+    Replace(Value),
+    /// PATCH of the Scale.
+    Patch(Value, PatchType),
+}
+
+/// Updates a workload's replicas through its Scale; returns the new Scale.
+pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Option<&str>, name: &str, write: ScaleWrite, ctx: &WriteCtx) -> Result<Value, ApiError> {
+    let (updated, _) = registry
+        .update_with(def, ns, name, None, ctx, |current| {
+            let Some(cur) = current else { return Err(ApiError::not_found(&def.group, &def.resource, name)) };
+            let scale = scale_of(cur);
+            let wanted = match &write {
+                ScaleWrite::Replace(body) => body.clone(),
+                ScaleWrite::Patch(p, ty) => patch::apply("Scale", &scale, p, *ty)?,
+            };
+            let replicas = match wanted.pointer("/spec/replicas") {
+                Some(r) => r.as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas of a Scale must be an integer"))?,
+                None => 0,
+            };
+            if replicas < 0 {
+                return Err(ApiError::invalid("autoscaling", "Scale", name, vec![rkube_apimachinery::Cause::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")]));
+            }
+            let mut next = cur.clone();
+            next["spec"]["replicas"] = json!(replicas);
+            // A resourceVersion in the Scale is a precondition on the workload (as upstream).
+            match wanted.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                Some(rv) => next["metadata"]["resourceVersion"] = json!(rv),
+                None => {
+                    if let Some(m) = next.get_mut("metadata").and_then(Value::as_object_mut) {
+                        m.remove("resourceVersion");
+                    }
+                }
+            }
+            Ok(next)
+        })
+        .await?;
+    Ok(scale_of(&updated))
+}
+
+/// Binds a pod to a node (`pods/binding` or `bindings`): sets `spec.nodeName` once.
+pub(crate) async fn bind(registry: &Registry, pods: &ResourceDef, ns: Option<&str>, pod: &str, body: &Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
+    let node = body.pointer("/target/name").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| {
+        ApiError::invalid("", "Binding", pod, vec![rkube_apimachinery::Cause::required("target.name", "")])
+    })?;
+    let kind = body.pointer("/target/kind").and_then(Value::as_str).unwrap_or("Node");
+    if !kind.is_empty() && kind != "Node" {
+        return Err(ApiError::invalid("", "Binding", pod, vec![rkube_apimachinery::Cause::not_supported("target.kind", &json!(kind), &["Node", "<empty>"])]));
+    }
+    registry
+        .update_with(pods, ns, pod, None, ctx, |current| {
+            let Some(cur) = current else { return Err(ApiError::not_found("", "pods", pod)) };
+            if cur.pointer("/metadata/deletionTimestamp").is_some() {
+                return Err(ApiError::conflict_with("", "pods", pod, "pod is being deleted, cannot be assigned to a host", vec![]));
+            }
+            if let Some(existing) = cur.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+                return Err(ApiError::conflict_with("", "pods", pod, &format!("pod {pod} is already assigned to node \"{existing}\""), vec![]));
+            }
+            let mut next = cur.clone();
+            next["spec"]["nodeName"] = json!(node);
+            Ok(next)
+        })
+        .await?;
+    // PodScheduled=True goes with the binding (upstream sets it in the same write, through status).
+    let _ = registry
+        .update_with(pods, ns, pod, Some("status"), ctx, |current| {
+            let Some(cur) = current else { return Err(ApiError::not_found("", "pods", pod)) };
+            let mut next = cur.clone();
+            let conds = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
+            let mut conds: Vec<Value> = conds.into_iter().filter(|c| c.get("type") != Some(&json!("PodScheduled"))).collect();
+            conds.push(json!({ "type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::meta::now() }));
+            next["status"]["conditions"] = json!(conds);
+            Ok(next)
+        })
+        .await;
+    Ok(json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }))
+}
+
+/// Evicts a pod: refused with 429 while a PodDisruptionBudget covering it allows no disruption, else deleted.
+pub(crate) async fn evict(registry: &Registry, pods: &ResourceDef, ns: Option<&str>, pod: &str, body: &Value, dry_run: bool) -> Result<Value, ApiError> {
+    let current = registry.get(pods, ns, pod).await?;
+    let labels = crate::meta::labels(&current);
+    let prefix = registry.prefix(&ResourceDef::builtin_named("policy", "poddisruptionbudgets"), ns);
+    let (pdbs, _) = registry.cache().list(&prefix);
+    let terminal = matches!(current.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    for pdb in pdbs.iter().map(|p| &p.value) {
+        let selector = crate::selector::from_label_selector(pdb.pointer("/spec/selector"));
+        if !terminal && selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
+            let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
+            if allowed <= 0 {
+                let name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                return Err(ApiError::too_many_requests(&format!(
+                    "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget {name} needs {} healthy pods and has {} currently",
+                    pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
+                    pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)
+                ), "DisruptionBudget", name));
+            }
+        }
+    }
+    let opts = DeleteOpts {
+        grace_period_seconds: body.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64),
+        precondition_uid: body.pointer("/deleteOptions/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
+        precondition_rv: body.pointer("/deleteOptions/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned),
+        dry_run,
+        ..Default::default()
+    };
+    registry.delete(pods, ns, pod, &opts).await?;
+    Ok(json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }))
+}
