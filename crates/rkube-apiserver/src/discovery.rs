@@ -86,3 +86,80 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
     let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
     json!({ "kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources })
 }
+
+/// The aggregated discovery version a client asked for in `Accept`, if any (`v2` or `v2beta1`).
+pub(crate) fn aggregated_version(headers: &http::HeaderMap) -> Option<&'static str> {
+    let accept = headers.get(http::header::ACCEPT)?.to_str().ok()?;
+    // The first acceptable entry wins, in the client's order.
+    for part in accept.split(',') {
+        let params: Vec<&str> = part.split(';').map(str::trim).collect();
+        let is = |p: &str| params.contains(&p);
+        if params.first() == Some(&"application/json") && is("g=apidiscovery.k8s.io") && is("as=APIGroupDiscoveryList") {
+            if is("v=v2") {
+                return Some("v2");
+            }
+            if is("v=v2beta1") {
+                return Some("v2beta1");
+            }
+        }
+        if params.first() == Some(&"application/json") && params.len() == 1 {
+            return None;
+        }
+    }
+    None
+}
+
+/// The aggregated discovery document for `/api` (core group only) or `/apis` (every other group).
+pub(crate) fn aggregated(catalog: &Catalog, legacy: bool, version: &str) -> Value {
+    let mut items = Vec::new();
+    for (group, versions) in catalog.groups() {
+        if group.is_empty() != legacy {
+            continue;
+        }
+        let vs: Vec<Value> = versions
+            .iter()
+            .map(|v| {
+                let resources: Vec<Value> = catalog
+                    .all()
+                    .iter()
+                    .filter(|d| d.group == group && &d.version == v)
+                    .map(|d| {
+                        let builtin = rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource);
+                        let subs: Vec<Value> = d
+                            .subresources
+                            .iter()
+                            .map(|sub| {
+                                let (verbs, kind) = match builtin {
+                                    Some(b) => (b.subresource_verbs(sub).to_vec(), b.subresource_kind(sub).to_owned()),
+                                    None => (vec!["get", "patch", "update"], if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() }),
+                                };
+                                let (g, ver) = if sub == "scale" { ("autoscaling".to_owned(), "v1".to_owned()) } else { (d.group.clone(), d.version.clone()) };
+                                json!({ "subresource": sub, "responseKind": { "group": g, "version": ver, "kind": kind }, "verbs": verbs })
+                            })
+                            .collect();
+                        let mut r = json!({
+                            "resource": d.resource,
+                            "responseKind": { "group": d.group, "version": d.version, "kind": d.kind },
+                            "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                            "singularResource": d.singular,
+                            "verbs": d.verbs,
+                        });
+                        if !d.short_names.is_empty() {
+                            r["shortNames"] = json!(d.short_names);
+                        }
+                        if !d.categories.is_empty() {
+                            r["categories"] = json!(d.categories);
+                        }
+                        if !subs.is_empty() {
+                            r["subresources"] = json!(subs);
+                        }
+                        r
+                    })
+                    .collect();
+                json!({ "version": v, "resources": resources, "freshness": "Current" })
+            })
+            .collect();
+        items.push(json!({ "metadata": { "name": group, "creationTimestamp": null }, "versions": vs }));
+    }
+    json!({ "kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items })
+}

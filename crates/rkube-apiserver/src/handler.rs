@@ -74,6 +74,19 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
             })?;
             crate::info::answer(app, &p).await
         }
+        Target::Discovery { group: None, version: None, legacy } if crate::discovery::aggregated_version(req.headers()).is_some() => {
+            let ver = crate::discovery::aggregated_version(req.headers()).unwrap_or("v2");
+            let doc = crate::discovery::aggregated(&app.catalog, legacy, ver);
+            let mut r = respond(StatusCode::OK, &doc, Output::Json);
+            let ct = if ver == "v2" {
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+            } else {
+                "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+            };
+            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+            r.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Accept"));
+            Ok(r)
+        }
         Target::Discovery { group, version, legacy } => {
             let v = crate::discovery::answer(&app.catalog, group.as_deref(), version.as_deref(), legacy, &app.advertise)?;
             Ok(respond(StatusCode::OK, &v, out))

@@ -20,6 +20,14 @@ fn version_and_discovery() {
         }
         assert!(res.lines().any(|l| l.starts_with("pods") && l.contains(" po ")), "short names: {res}");
     }
+    // Aggregated discovery (v2 for 1.30+, v2beta1 for 1.27-1.29): two requests, no per-group documents.
+    for v in ["1.29", "1.33"] {
+        let out = s.kubectl(v, &["api-resources", "-v=6", "--cache-dir", &format!("{}/cache-{v}", s.dir.path().display())]);
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{log}");
+        assert!(log.contains("/apis?timeout"), "{log}");
+        assert!(!log.contains("/apis/apps/v1?timeout"), "kubectl {v} fell back to legacy discovery:\n{log}");
+    }
 }
 
 #[test]
