@@ -136,6 +136,15 @@ async fn run(app: Arc<AppState>, filter: Filter, from: Option<i64>, bookmarks: b
         }
         Some(rv) => {
             last_rv = rv;
+            // History the store has compacted is gone for watchers too, even if the cache still holds it:
+            // a client resuming from there must relist (410), exactly as against etcd.
+            match app.registry.store().compacted_revision().await {
+                Ok(compacted) if rv < compacted => {
+                    let _ = tx.send(enc.event("ERROR", &ApiError::expired(rv, compacted).to_status())).await;
+                    return;
+                }
+                _ => {}
+            }
             match cache.watch_from(rv) {
                 WatchStart::Ok(replay, rx) => Source::Cache(replay.into_iter(), rx),
                 WatchStart::TooOld => match app.registry.store().watch(&filter.prefix, rv).await {

@@ -30,13 +30,16 @@ pub(crate) struct StoreArgs {
     /// How often old revisions are compacted, e.g. 5m, 300s (as kube-apiserver's --etcd-compaction-interval).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub(crate) etcd_compaction_interval: Duration,
+    /// Revisions the embedded store keeps behind the current one when it compacts (like kine).
+    #[arg(long, default_value_t = 1000)]
+    pub(crate) compaction_keep_revisions: i64,
 }
 
 /// Where the objects live, validated.
 #[derive(Debug, Clone)]
 pub(crate) enum StoreConfig {
     /// The embedded store: one SQLite file.
-    Sqlite { path: PathBuf, compaction_interval: Duration, prefix: String },
+    Sqlite { path: PathBuf, compaction_interval: Duration, keep: i64, prefix: String },
     /// An external etcd cluster.
     Etcd { config: rkube_store_etcd::EtcdConfig, compaction_interval: Duration, prefix: String },
 }
@@ -44,6 +47,9 @@ pub(crate) enum StoreConfig {
 impl StoreArgs {
     /// Validates the flags, reporting every problem at once.
     pub(crate) fn validate(&self, data_dir: &Path, problems: &mut Vec<String>) -> Option<StoreConfig> {
+        if self.compaction_keep_revisions < 1 {
+            problems.push(format!("--compaction-keep-revisions {} must be at least 1", self.compaction_keep_revisions));
+        }
         if self.etcd_endpoints.is_empty() {
             for (flag, given) in [("--etcd-cafile", &self.etcd_cafile), ("--etcd-certfile", &self.etcd_certfile), ("--etcd-keyfile", &self.etcd_keyfile)] {
                 if given.is_some() {
@@ -53,6 +59,7 @@ impl StoreArgs {
             return Some(StoreConfig::Sqlite {
                 path: data_dir.join("server").join("db").join("state.db"),
                 compaction_interval: self.etcd_compaction_interval,
+                keep: self.compaction_keep_revisions,
                 prefix: self.etcd_prefix.clone(),
             });
         }
@@ -104,9 +111,10 @@ impl StoreConfig {
 /// Opens the configured store. SQLite compacts itself; for etcd the caller runs [`rkube_store::compactor`].
 pub(crate) async fn open(config: &StoreConfig) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match config {
-        StoreConfig::Sqlite { path, compaction_interval, .. } => {
+        StoreConfig::Sqlite { path, compaction_interval, keep, .. } => {
             let options = rkube_store_sqlite::SqliteOptions {
                 compaction_interval: *compaction_interval,
+                compaction_keep: *keep,
                 ..Default::default()
             };
             let store = rkube_store_sqlite::SqliteStore::open(path, options)
