@@ -45,17 +45,27 @@ pub trait Strategy: Send + Sync {
     fn validate(&self, _obj: &Value, _old: Option<&Value>) -> Vec<Cause> {
         Vec::new()
     }
+    /// Field selectors the kind supports beyond `metadata.name` and `metadata.namespace`.
+    fn extra_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Field selectors the kind supports.
     fn selectable_fields(&self) -> Vec<&'static str> {
-        vec!["metadata.name", "metadata.namespace"]
+        let mut f = vec!["metadata.name", "metadata.namespace"];
+        f.extend_from_slice(self.extra_fields());
+        f
     }
-    /// The value of a selectable field.
+    /// The value of a selectable field: the dotted path read from the object (missing reads as empty).
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        match field {
-            "metadata.name" => obj.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned),
-            "metadata.namespace" => Some(obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_owned()),
-            _ => None,
-        }
+        let pointer = format!("/{}", field.replace('.', "/"));
+        Some(match obj.pointer(&pointer) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            // Upstream's selectable booleans read "false" when unset (e.g. spec.unschedulable).
+            None if field == "spec.unschedulable" => "false".to_owned(),
+            _ => String::new(),
+        })
     }
     /// The grace period a delete gets (0 deletes at once, once finalizers allow).
     fn grace_period(&self, _obj: &Value, requested: Option<i64>) -> i64 {
@@ -77,6 +87,8 @@ pub trait Strategy: Send + Sync {
 
 /// The rules every kind gets unless it says otherwise.
 pub struct Generic {
+    /// Field selectors beyond name and namespace.
+    pub fields: &'static [&'static str],
     /// Name format.
     pub names: NameRule,
     /// Generation tracking.
@@ -95,12 +107,32 @@ impl Strategy for Generic {
     fn allow_create_on_update(&self) -> bool {
         self.create_on_update
     }
+    fn extra_fields(&self) -> &'static [&'static str] {
+        self.fields
+    }
 }
 
-static SUBDOMAIN: Generic = Generic { names: NameRule::Subdomain, generation: false, create_on_update: false };
-static SUBDOMAIN_GEN: Generic = Generic { names: NameRule::Subdomain, generation: true, create_on_update: false };
-static PATH_SEGMENT: Generic = Generic { names: NameRule::PathSegment, generation: false, create_on_update: false };
-static CREATE_ON_UPDATE: Generic = Generic { names: NameRule::Subdomain, generation: false, create_on_update: true };
+static SUBDOMAIN: Generic = Generic { fields: &[], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static SUBDOMAIN_GEN: Generic = Generic { fields: &[], names: NameRule::Subdomain, generation: true, create_on_update: false };
+static PATH_SEGMENT: Generic = Generic { fields: &[], names: NameRule::PathSegment, generation: false, create_on_update: false };
+static CREATE_ON_UPDATE: Generic = Generic { fields: &[], names: NameRule::Subdomain, generation: false, create_on_update: true };
+
+static EVENTS: Generic = Generic {
+    fields: &[
+        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
+        "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
+        "reason", "reportingComponent", "source", "type",
+        "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reportingController", "note",
+    ],
+    names: NameRule::PathSegment,
+    generation: false,
+    create_on_update: true,
+};
+static SECRETS: Generic = Generic { fields: &["type"], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static NODES: Generic = Generic { fields: &["spec.unschedulable"], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static REPLICASETS: Generic = Generic { fields: &["status.replicas"], names: NameRule::Subdomain, generation: true, create_on_update: false };
+static JOBS: Generic = Generic { fields: &["status.successful"], names: NameRule::Subdomain, generation: true, create_on_update: false };
+static CSR_LIKE: Generic = Generic { fields: &["spec.signerName"], names: NameRule::Subdomain, generation: false, create_on_update: false };
 
 /// The strategy of a resource.
 pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
@@ -110,8 +142,13 @@ pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
         ("", "services") => &service::SERVICE,
         ("", "endpoints") => &CREATE_ON_UPDATE,
         ("rbac.authorization.k8s.io", _) => &PATH_SEGMENT,
-        ("", "events") | ("events.k8s.io", "events") => &PATH_SEGMENT,
-        ("apps", _) | ("batch", _) | ("policy", _) | ("", "replicationcontrollers") => &SUBDOMAIN_GEN,
+        ("", "events") | ("events.k8s.io", "events") => &EVENTS,
+        ("", "secrets") => &SECRETS,
+        ("", "nodes") => &NODES,
+        ("", "replicationcontrollers") | ("apps", "replicasets") => &REPLICASETS,
+        ("batch", "jobs") => &JOBS,
+        ("certificates.k8s.io", _) => &CSR_LIKE,
+        ("apps", _) | ("batch", _) | ("policy", _) => &SUBDOMAIN_GEN,
         ("apiextensions.k8s.io", _) => &SUBDOMAIN_GEN,
         _ if def.storage.contains('/') && !def.group.is_empty() && !def.group.ends_with("k8s.io") => &SUBDOMAIN_GEN,
         _ => &SUBDOMAIN,

@@ -41,13 +41,6 @@ impl Strategy for Namespace {
     fn selectable_fields(&self) -> Vec<&'static str> {
         vec!["metadata.name", "status.phase"]
     }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        match field {
-            "metadata.name" => obj.pointer("/metadata/name").and_then(Value::as_str).map(str::to_owned),
-            "status.phase" => obj.pointer("/status/phase").and_then(Value::as_str).map(str::to_owned),
-            _ => None,
-        }
-    }
     fn prepare_graceful_delete(&self, obj: &mut Value) {
         obj["status"] = json!({ "phase": "Terminating" });
     }

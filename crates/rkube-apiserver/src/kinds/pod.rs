@@ -41,10 +41,8 @@ impl Strategy for Pod {
             }
         }
     }
-    fn selectable_fields(&self) -> Vec<&'static str> {
-        vec![
-            "metadata.name",
-            "metadata.namespace",
+    fn extra_fields(&self) -> &'static [&'static str] {
+        &[
             "spec.nodeName",
             "spec.restartPolicy",
             "spec.schedulerName",
@@ -54,22 +52,6 @@ impl Strategy for Pod {
             "status.podIP",
             "status.nominatedNodeName",
         ]
-    }
-    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_owned();
-        Some(match field {
-            "metadata.name" => text("/metadata/name"),
-            "metadata.namespace" => text("/metadata/namespace"),
-            "spec.nodeName" => text("/spec/nodeName"),
-            "spec.restartPolicy" => text("/spec/restartPolicy"),
-            "spec.schedulerName" => text("/spec/schedulerName"),
-            "spec.serviceAccountName" => text("/spec/serviceAccountName"),
-            "spec.hostNetwork" => obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
-            "status.phase" => text("/status/phase"),
-            "status.podIP" => text("/status/podIP"),
-            "status.nominatedNodeName" => text("/status/nominatedNodeName"),
-            _ => return None,
-        })
     }
     fn grace_period(&self, obj: &Value, requested: Option<i64>) -> i64 {
         // Upstream deletes at once pods that never reached a node or already finished.

@@ -17,6 +17,9 @@ impl Strategy for Service {
     fn name_rule(&self) -> NameRule {
         NameRule::Rfc1035
     }
+    fn extra_fields(&self) -> &'static [&'static str] {
+        &["spec.clusterIP", "spec.type"]
+    }
     fn reset_status_on_create(&self, obj: &mut Value) {
         obj["status"] = json!({ "loadBalancer": {} });
     }
