@@ -1,6 +1,7 @@
 //! Benchmarks that measure rkube against the real parts it runs with, and write their figures into BENCHMARKS.md.
 //! Numbers are measured here, never asserted in tests.
 
+pub mod api;
 pub mod report;
 mod stats;
 pub mod store;

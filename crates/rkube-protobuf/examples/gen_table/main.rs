@@ -4,11 +4,13 @@
 //! (for tags and wire types) and upstream's Go API types (for JSON names, `omitempty`, pointers and
 //! `,inline`, which no Rust crate records). Go sources cannot be fetched during a build, and parsing
 //! at build time would cost every cold CI build; the table changes only when k8s-pb is bumped.
-//! `tests/table_current.rs` checks the table against k8s-pb on every test run.
+//! `src/table_check.rs` checks the table against k8s-pb's source on every test run.
 //!
 //! To regenerate (after bumping k8s-pb, and `K8S_PB_VERSION` with it), check out the matching
 //! Kubernetes release tag (`kubernetes-1.35.0` for k8s-pb 0.9.0) of kubernetes/api, apimachinery,
-//! apiextensions-apiserver, kube-aggregator and metrics side by side under one directory, then:
+//! apiextensions-apiserver, kube-aggregator and metrics side by side under one directory
+//! (`git -C <clone of kubernetes/api> archive kubernetes-1.35.0 | tar -x -C /tmp/k8s-go/api`, and so
+//! on; the directory names are the repository names), then:
 //!
 //! ```text
 //! cargo run -p rkube-protobuf --example gen_table -- --go-root /tmp/k8s-go [--pb-src DIR] [--out FILE]

@@ -16,6 +16,30 @@ pub(crate) struct BenchArgs {
 enum What {
     /// The store backends side by side: creates/s, gets/s, watch latency, for SQLite and etcd.
     Store(StoreBenchArgs),
+    /// The API server under load from kube-rs clients, on SQLite and on etcd, against upstream's figures.
+    Api(ApiBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ApiBenchArgs {
+    /// Creates by one client (the concurrent measures do five times as many).
+    #[arg(long, default_value_t = 1000)]
+    ops: usize,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// ConfigMaps in the list measure.
+    #[arg(long, default_value_t = 3000)]
+    list_size: usize,
+    /// Watchers in the fan-out measure.
+    #[arg(long, default_value_t = 100)]
+    watchers: usize,
+    /// ConfigMaps held for the memory measure.
+    #[arg(long, default_value_t = 10_000)]
+    held: usize,
+    /// The etcd binary for the etcd run.
+    #[arg(long, default_value = "/usr/bin/etcd")]
+    etcd_binary: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -45,6 +69,18 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 etcd_binary: a.etcd_binary,
             };
             ("store", runtime.block_on(rkube_bench::store::run(&config))?)
+        }
+        What::Api(a) => {
+            let config = rkube_bench::api::ApiBenchConfig {
+                rkube: std::env::current_exe()?,
+                etcd_binary: a.etcd_binary,
+                ops: a.ops,
+                clients: a.clients,
+                list_size: a.list_size,
+                watchers: a.watchers,
+                held: a.held,
+            };
+            ("api", runtime.block_on(rkube_bench::api::run(&config))?)
         }
     };
     rkube_bench::report::write_section(&args.output, name, &section)?;
