@@ -7,6 +7,7 @@ mod bootstrap;
 pub mod cache;
 pub mod catalog;
 pub mod codec;
+mod crd;
 mod discovery;
 mod handler;
 mod health;
@@ -92,6 +93,7 @@ pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signa
     let router = axum::Router::new().fallback(handler::dispatch).with_state(app.clone());
     let serving = tokio::spawn(server::serve(listener, tls, router, shutdown.clone()));
     bootstrap::run(&app.registry, &config.advertise).await.map_err(Error::Bootstrap)?;
+    tokio::spawn(crd::run(app.clone(), shutdown.clone()));
     app.ready.store(true, Ordering::Relaxed);
     let _ = ready.send(true);
     tracing::info!(addr = %config.bind, "API server ready");

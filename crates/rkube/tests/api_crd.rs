@@ -1,0 +1,86 @@
+//! CustomResourceDefinitions: a CRD becomes Established, its resource appears in discovery, its objects
+//! are served through kubectl (create, get, patch, delete, status subresource), and deleting the CRD
+//! removes its objects.
+
+mod common;
+
+use common::Server;
+
+const CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names:
+    plural: crontabs
+    singular: crontab
+    kind: CronTab
+    shortNames: [ct]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      status: {}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              cronSpec: {type: string}
+              replicas: {type: integer}
+          status:
+            type: object
+            properties:
+              phase: {type: string}
+"#;
+
+const CT: &str = r#"
+apiVersion: stable.example.com/v1
+kind: CronTab
+metadata:
+  name: my-cron
+spec:
+  cronSpec: "* * * * */5"
+  replicas: 2
+"#;
+
+#[test]
+fn crd_lifecycle_through_kubectl() {
+    let s = Server::start();
+    let out = s.kubectl_stdin("1.33", &["apply", "--validate=false", "-f", "-"], CRD);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.ok("1.33", &["wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=30s"]);
+    let res = s.ok("1.33", &["api-resources", "--api-group=stable.example.com"]);
+    assert!(res.contains("crontabs") && res.contains("ct") && res.contains("CronTab"), "{res}");
+
+    for v in ["1.33", "1.27"] {
+        let out = s.kubectl_stdin(v, &["apply", "--validate=false", "-f", "-"], CT);
+        assert!(out.status.success(), "{v}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas}"]), "2");
+    s.ok("1.33", &["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
+    assert_eq!(s.ok("1.27", &["get", "crontabs.stable.example.com", "my-cron", "-o", "jsonpath={.spec.replicas}"]), "3");
+    // The status subresource: the main resource ignores status, /status sets it.
+    s.ok("1.33", &["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"status":{"phase":"Ignored"}}"#]);
+    assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.status.phase}"]), "");
+    s.ok("1.33", &["patch", "crontab", "my-cron", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Running"}}"#]);
+    assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.status.phase}"]), "Running");
+    let table = s.ok("1.33", &["get", "ct"]);
+    assert!(table.contains("my-cron"), "{table}");
+
+    s.ok("1.33", &["delete", "crd", "crontabs.stable.example.com"]);
+    let err = s.fails("1.33", &["get", "crontabs.stable.example.com"]);
+    assert!(err.contains("doesn't have a resource type") || err.contains("NotFound") || err.contains("not find"), "{err}");
+    // Re-created, the CRD starts empty: its objects went with it.
+    let out = s.kubectl_stdin("1.33", &["apply", "--validate=false", "-f", "-"], CRD);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.ok("1.33", &["wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=30s"]);
+    let left = s.ok("1.33", &["get", "ct", "-A", "-o", "name"]);
+    assert!(left.trim().is_empty(), "objects survived their CRD: {left}");
+}
