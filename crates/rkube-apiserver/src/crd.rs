@@ -55,6 +55,7 @@ pub(crate) fn defs_of(crd: &Value) -> Vec<Arc<ResourceDef>> {
             categories: strings(names.get("categories")),
             subresources,
             storage: format!("{group}/{plural}"),
+            printer_columns: Some(v.get("additionalPrinterColumns").cloned().unwrap_or_else(|| json!([]))),
         }));
     }
     out

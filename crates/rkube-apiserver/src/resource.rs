@@ -29,6 +29,8 @@ pub struct ResourceDef {
     pub subresources: Vec<String>,
     /// Key segment under the store prefix; empty for resources that are never stored.
     pub storage: String,
+    /// For custom resources: the CRD version's `additionalPrinterColumns` (`None` for built-ins).
+    pub printer_columns: Option<serde_json::Value>,
 }
 
 impl ResourceDef {
@@ -47,6 +49,7 @@ impl ResourceDef {
             categories: strings(r.categories),
             subresources: strings(r.subresources),
             storage: r.storage.to_owned(),
+            printer_columns: None,
         })
     }
 

@@ -1,5 +1,6 @@
-//! Custom resources (CRDs) in the documents: what one served version looks like, how it is read from a
-//! CustomResourceDefinition, and its definitions and paths.
+//! Custom resources (CRDs) in the documents: one served version, read from a CRD, with its definitions.
+//!
+//! Paths come from the same builder as the built-ins' (`ops.rs`).
 
 use serde_json::{Map, Value, json};
 
@@ -68,7 +69,8 @@ impl CustomResource {
         let plural = text(names, "plural")?;
         let list_kind = text(names, "listKind").unwrap_or_else(|_| format!("{kind}List"));
         let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
-        let versions = spec.get("versions").and_then(Value::as_array).ok_or_else(|| Error::InvalidCrd("no versions".into()))?;
+        let versions =
+            spec.get("versions").and_then(Value::as_array).ok_or_else(|| Error::InvalidCrd("no versions".into()))?;
         let mut out = Vec::new();
         for v in versions {
             if v.get("served").and_then(Value::as_bool) == Some(false) {

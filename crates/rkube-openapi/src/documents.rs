@@ -143,7 +143,9 @@ impl Documents {
     pub fn unknown_fields(&self, api_version: &str, kind: &str, obj: &Value) -> Vec<String> {
         let gvk = Gvk::from_api_version(api_version, kind);
         match self.custom_defs.get(&gvk) {
-            Some(schema) => Walker::new(&crate::builtin_model().defs.schemas).unknown_fields(schema, obj, Mode::Structural),
+            Some(schema) => {
+                Walker::new(&crate::builtin_model().defs.schemas).unknown_fields(schema, obj, Mode::Structural)
+            }
             None => crate::unknown_fields(api_version, kind, obj),
         }
     }

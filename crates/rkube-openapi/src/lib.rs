@@ -1,5 +1,7 @@
-//! rkube's OpenAPI documents (v2 and v3, as kubectl explain, apply and validation read them) and strict
-//! field validation, generated from k8s-openapi's schemas for the resources of rkube's catalogue.
+//! rkube's OpenAPI v2 and v3 documents and strict field validation, from k8s-openapi's schemas.
+//!
+//! kubectl explain, apply and validation read these documents; they cover the resources of rkube's
+//! catalogue.
 //!
 //! - [`v2`]: the Swagger 2.0 document served at `/openapi/v2`.
 //! - [`v3_index`] and [`v3_group_version`]: `/openapi/v3` and `/openapi/v3/apis/<group>/<version>`.

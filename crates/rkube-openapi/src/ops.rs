@@ -6,6 +6,8 @@ use crate::gvk::{Gvk, capitalize, group_camel, tag};
 use crate::params::{self, Param};
 use crate::types;
 
+mod subresources;
+
 /// Content types of built-in responses.
 const BUILTIN_PRODUCES: &[&str] = &["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
 /// Content types of built-in list responses (a list call may be a watch).
@@ -28,7 +30,8 @@ const BUILTIN_PATCH: &[&str] = &[
     "application/strategic-merge-patch+json",
 ];
 /// Patch types of custom resources: strategic merge needs Go struct tags, which they do not have.
-const CUSTOM_PATCH: &[&str] = &["application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json"];
+const CUSTOM_PATCH: &[&str] =
+    &["application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json"];
 /// Content types of connect (exec, attach, proxy) responses.
 const ANY: &[&str] = &["*/*"];
 
@@ -168,7 +171,8 @@ pub(crate) fn resource_paths(r: &ResourceDesc, sub_definition: &dyn Fn(&Gvk) -> 
         scope: if r.namespaced { "Namespaced" } else { "" },
         tag: tag(&g.group, &g.version),
     };
-    let root = if g.group.is_empty() { format!("/api/{}", g.version) } else { format!("/apis/{}/{}", g.group, g.version) };
+    let root =
+        if g.group.is_empty() { format!("/api/{}", g.version) } else { format!("/apis/{}/{}", g.group, g.version) };
     let collection = if r.namespaced {
         format!("{root}/namespaces/{{namespace}}/{}", r.plural)
     } else {
@@ -197,7 +201,12 @@ pub(crate) fn resource_paths(r: &ResourceDesc, sub_definition: &dyn Fn(&Gvk) -> 
         ops.push(create_op(&ctx, &r.definition, "", &g.kind, Some(g.clone())));
     }
     if ctx.has("deletecollection") {
-        let mut op = ctx.op("delete", "deletecollection", format!("delete{}Collection{}{}", ctx.prefix, ctx.scope, g.kind), format!("delete collection of {}", g.kind));
+        let mut op = ctx.op(
+            "delete",
+            "deletecollection",
+            format!("delete{}Collection{}{}", ctx.prefix, ctx.scope, g.kind),
+            format!("delete collection of {}", g.kind),
+        );
         op.params = params::delete_collection();
         op.body = Some(Body { definition: types::DELETE_OPTIONS.to_owned(), consumes: ANY, required: false });
         op.responses = vec![(200, Payload::Definition(types::STATUS.to_owned()))];
@@ -228,10 +237,18 @@ pub(crate) fn resource_paths(r: &ResourceDesc, sub_definition: &dyn Fn(&Gvk) -> 
         ops.push(patch_op(&ctx, "", &r.definition, Some(g.clone())));
     }
     if ctx.has("delete") {
-        let mut op = ctx.op("delete", "delete", format!("delete{}{}{}", ctx.prefix, ctx.scope, g.kind), format!("delete a {}", g.kind));
+        let mut op = ctx.op(
+            "delete",
+            "delete",
+            format!("delete{}{}{}", ctx.prefix, ctx.scope, g.kind),
+            format!("delete a {}", g.kind),
+        );
         op.params = params::delete();
         op.body = Some(Body { definition: types::DELETE_OPTIONS.to_owned(), consumes: ANY, required: false });
-        op.responses = vec![(200, Payload::Definition(types::STATUS.to_owned())), (202, Payload::Definition(types::STATUS.to_owned()))];
+        op.responses = vec![
+            (200, Payload::Definition(types::STATUS.to_owned())),
+            (202, Payload::Definition(types::STATUS.to_owned())),
+        ];
         ops.push(op);
     }
     if !ops.is_empty() {
@@ -239,7 +256,7 @@ pub(crate) fn resource_paths(r: &ResourceDesc, sub_definition: &dyn Fn(&Gvk) -> 
     }
 
     for sub in &r.subresources {
-        paths.extend(subresource_paths(&ctx, &item, sub, item_params(), sub_definition));
+        paths.extend(subresources::paths(&ctx, &item, sub, item_params(), sub_definition));
     }
     paths
 }
@@ -247,7 +264,10 @@ pub(crate) fn resource_paths(r: &ResourceDesc, sub_definition: &dyn Fn(&Gvk) -> 
 fn list_op(ctx: &Ctx<'_>, all_namespaces: bool) -> Operation {
     let kind = &ctx.r.gvk.kind;
     let (id, description) = if all_namespaces {
-        (format!("list{}{kind}ForAllNamespaces", ctx.prefix), format!("list or watch objects of kind {kind} in all namespaces"))
+        (
+            format!("list{}{kind}ForAllNamespaces", ctx.prefix),
+            format!("list or watch objects of kind {kind} in all namespaces"),
+        )
     } else {
         (format!("list{}{}{kind}", ctx.prefix, ctx.scope), format!("list or watch objects of kind {kind}"))
     };
@@ -261,7 +281,8 @@ fn list_op(ctx: &Ctx<'_>, all_namespaces: bool) -> Operation {
 
 fn create_op(ctx: &Ctx<'_>, definition: &str, sub: &str, what: &str, gvk: Option<Gvk>) -> Operation {
     let kind = &ctx.r.gvk.kind;
-    let mut op = ctx.op("post", "post", format!("create{}{}{kind}{sub}", ctx.prefix, ctx.scope), format!("create a {what}"));
+    let mut op =
+        ctx.op("post", "post", format!("create{}{}{kind}{sub}", ctx.prefix, ctx.scope), format!("create a {what}"));
     op.params = params::write();
     op.body = Some(Body { definition: definition.to_owned(), consumes: ANY, required: true });
     let d = || Payload::Definition(definition.to_owned());
@@ -272,7 +293,11 @@ fn create_op(ctx: &Ctx<'_>, definition: &str, sub: &str, what: &str, gvk: Option
 
 fn read_op(ctx: &Ctx<'_>, sub: &str, definition: &str, gvk: Option<Gvk>) -> Operation {
     let kind = &ctx.r.gvk.kind;
-    let what = if sub.is_empty() { format!("the specified {kind}") } else { format!("{} of the specified {kind}", sub.to_lowercase()) };
+    let what = if sub.is_empty() {
+        format!("the specified {kind}")
+    } else {
+        format!("{} of the specified {kind}", sub.to_lowercase())
+    };
     let mut op = ctx.op("get", "get", format!("read{}{}{kind}{sub}", ctx.prefix, ctx.scope), format!("read {what}"));
     op.responses = vec![(200, Payload::Definition(definition.to_owned()))];
     op.gvk = gvk;
@@ -281,8 +306,13 @@ fn read_op(ctx: &Ctx<'_>, sub: &str, definition: &str, gvk: Option<Gvk>) -> Oper
 
 fn replace_op(ctx: &Ctx<'_>, sub: &str, definition: &str, gvk: Option<Gvk>) -> Operation {
     let kind = &ctx.r.gvk.kind;
-    let what = if sub.is_empty() { format!("the specified {kind}") } else { format!("{} of the specified {kind}", sub.to_lowercase()) };
-    let mut op = ctx.op("put", "put", format!("replace{}{}{kind}{sub}", ctx.prefix, ctx.scope), format!("replace {what}"));
+    let what = if sub.is_empty() {
+        format!("the specified {kind}")
+    } else {
+        format!("{} of the specified {kind}", sub.to_lowercase())
+    };
+    let mut op =
+        ctx.op("put", "put", format!("replace{}{}{kind}{sub}", ctx.prefix, ctx.scope), format!("replace {what}"));
     op.params = params::write();
     op.body = Some(Body { definition: definition.to_owned(), consumes: ANY, required: true });
     let d = || Payload::Definition(definition.to_owned());
@@ -293,8 +323,17 @@ fn replace_op(ctx: &Ctx<'_>, sub: &str, definition: &str, gvk: Option<Gvk>) -> O
 
 fn patch_op(ctx: &Ctx<'_>, sub: &str, definition: &str, gvk: Option<Gvk>) -> Operation {
     let kind = &ctx.r.gvk.kind;
-    let what = if sub.is_empty() { format!("the specified {kind}") } else { format!("{} of the specified {kind}", sub.to_lowercase()) };
-    let mut op = ctx.op("patch", "patch", format!("patch{}{}{kind}{sub}", ctx.prefix, ctx.scope), format!("partially update {what}"));
+    let what = if sub.is_empty() {
+        format!("the specified {kind}")
+    } else {
+        format!("{} of the specified {kind}", sub.to_lowercase())
+    };
+    let mut op = ctx.op(
+        "patch",
+        "patch",
+        format!("patch{}{}{kind}{sub}", ctx.prefix, ctx.scope),
+        format!("partially update {what}"),
+    );
     op.params = params::patch();
     op.body = Some(Body {
         definition: types::PATCH.to_owned(),
@@ -305,118 +344,4 @@ fn patch_op(ctx: &Ctx<'_>, sub: &str, definition: &str, gvk: Option<Gvk>) -> Ope
     op.responses = vec![(200, d()), (201, d())];
     op.gvk = gvk;
     op
-}
-
-/// A connect operation (exec, attach, portforward, proxy): the body is a raw stream.
-fn connect_op(ctx: &Ctx<'_>, method: &'static str, sub: &str, options_kind: &str, with_path: bool) -> Operation {
-    let kind = &ctx.r.gvk.kind;
-    let suffix = if with_path { "WithPath" } else { "" };
-    let mut op = ctx.op(
-        method,
-        "connect",
-        format!("connect{}{}{}{kind}{}{suffix}", ctx.prefix, capitalize(method), ctx.scope, capitalize(sub)),
-        format!("connect {} requests to {sub} of {kind}", method.to_uppercase()),
-    );
-    op.responses = vec![(200, Payload::Text)];
-    op.produces = ANY;
-    op.gvk = Some(Gvk::new(&ctx.r.gvk.group, &ctx.r.gvk.version, options_kind));
-    op
-}
-
-fn subresource_paths(
-    ctx: &Ctx<'_>,
-    item: &str,
-    sub: &str,
-    item_params: Vec<Param>,
-    sub_definition: &dyn Fn(&Gvk) -> Option<String>,
-) -> Vec<PathItem> {
-    let r = ctx.r;
-    let g = &r.gvk;
-    let path = format!("{item}/{sub}");
-    let one = |ops: Vec<Operation>| vec![PathItem { path: path.clone(), params: item_params.clone(), ops }];
-    let body_kind = |gvk: Gvk| sub_definition(&gvk).map(|d| (d, gvk));
-    match sub {
-        "status" => {
-            let d = &r.definition;
-            one(vec![
-                read_op(ctx, "Status", d, Some(g.clone())),
-                replace_op(ctx, "Status", d, Some(g.clone())),
-                patch_op(ctx, "Status", d, Some(g.clone())),
-            ])
-        }
-        "scale" => match body_kind(Gvk::new("autoscaling", "v1", "Scale")) {
-            Some((d, gvk)) => one(vec![
-                read_op(ctx, "Scale", &d, Some(gvk.clone())),
-                replace_op(ctx, "Scale", &d, Some(gvk.clone())),
-                patch_op(ctx, "Scale", &d, Some(gvk)),
-            ]),
-            None => Vec::new(),
-        },
-        "finalize" => one(vec![replace_op(ctx, "Finalize", &r.definition, Some(g.clone()))]),
-        "binding" | "eviction" | "token" => {
-            let gvk = match sub {
-                "binding" => Gvk::new("", "v1", "Binding"),
-                "eviction" => Gvk::new("policy", "v1", "Eviction"),
-                _ => Gvk::new("authentication.k8s.io", "v1", "TokenRequest"),
-            };
-            match body_kind(gvk) {
-                Some((d, gvk)) => {
-                    let what = gvk.kind.clone();
-                    one(vec![create_op(ctx, &d, &capitalize(sub), &what, Some(gvk))])
-                }
-                None => Vec::new(),
-            }
-        }
-        "log" => {
-            let mut op = read_op(ctx, "Log", &r.definition, Some(g.clone()));
-            op.params = params::log();
-            op.responses = vec![(200, Payload::Text)];
-            op.produces = &["text/plain", "application/json", "application/yaml", "application/vnd.kubernetes.protobuf"];
-            one(vec![op])
-        }
-        "exec" | "attach" => {
-            let options = format!("{}{}Options", g.kind, capitalize(sub));
-            let ops = ["get", "post"]
-                .into_iter()
-                .map(|m| {
-                    let mut op = connect_op(ctx, m, sub, &options, false);
-                    op.params = params::exec(sub == "exec");
-                    op
-                })
-                .collect();
-            one(ops)
-        }
-        "portforward" => {
-            let options = format!("{}PortForwardOptions", g.kind);
-            let ops = ["get", "post"]
-                .into_iter()
-                .map(|m| {
-                    let mut op = connect_op(ctx, m, sub, &options, false);
-                    op.params = params::portforward();
-                    op
-                })
-                .collect();
-            one(ops)
-        }
-        "proxy" => {
-            let options = format!("{}ProxyOptions", g.kind);
-            let methods = ["delete", "get", "head", "options", "patch", "post", "put"];
-            let base = methods
-                .into_iter()
-                .map(|m| {
-                    let mut op = connect_op(ctx, m, sub, &options, false);
-                    op.params = params::proxy();
-                    op
-                })
-                .collect();
-            let mut with_path_params = item_params.clone();
-            with_path_params.insert(1, params::proxy_path());
-            let with_path = methods.into_iter().map(|m| connect_op(ctx, m, sub, &options, true)).collect();
-            vec![
-                PathItem { path: path.clone(), params: item_params.clone(), ops: base },
-                PathItem { path: format!("{path}/{{path}}"), params: with_path_params, ops: with_path },
-            ]
-        }
-        _ => Vec::new(),
-    }
 }

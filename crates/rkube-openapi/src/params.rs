@@ -89,11 +89,27 @@ pub(crate) fn list() -> Vec<Param> {
         query("fieldSelector", "string", "A selector to restrict the list of returned objects by their fields."),
         query("labelSelector", "string", "A selector to restrict the list of returned objects by their labels."),
         query("limit", "integer", "limit is a maximum number of responses to return for a list call."),
-        query("resourceVersion", "string", "resourceVersion sets a constraint on what resource versions a request may be served from."),
-        query("resourceVersionMatch", "string", "resourceVersionMatch determines how resourceVersion is applied to list calls."),
-        query("sendInitialEvents", "boolean", "sendInitialEvents=true may be set together with watch=true to begin the watch stream with synthetic events of the current state."),
+        query(
+            "resourceVersion",
+            "string",
+            "resourceVersion sets a constraint on what resource versions a request may be served from.",
+        ),
+        query(
+            "resourceVersionMatch",
+            "string",
+            "resourceVersionMatch determines how resourceVersion is applied to list calls.",
+        ),
+        query(
+            "sendInitialEvents",
+            "boolean",
+            "sendInitialEvents=true may be set together with watch=true to begin the watch stream with synthetic events of the current state.",
+        ),
         query("timeoutSeconds", "integer", "Timeout for the list/watch call."),
-        query("watch", "boolean", "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications."),
+        query(
+            "watch",
+            "boolean",
+            "Watch for changes to the described resources and return them as a stream of add, update, and remove notifications.",
+        ),
     ]
 }
 
@@ -105,7 +121,11 @@ pub(crate) fn write() -> Vec<Param> {
 /// Parameters of patch requests.
 pub(crate) fn patch() -> Vec<Param> {
     let mut params = write();
-    params.push(query("force", "boolean", "Force is going to \"force\" Apply requests. Must be unset for non-apply patch requests."));
+    params.push(query(
+        "force",
+        "boolean",
+        "Force is going to \"force\" Apply requests. Must be unset for non-apply patch requests.",
+    ));
     params
 }
 
@@ -120,7 +140,11 @@ pub(crate) fn delete() -> Vec<Param> {
             "if set to true, it will trigger an unsafe deletion of the resource in case the normal deletion flow fails with a corrupt object error.",
         ),
         query("orphanDependents", "boolean", "Deprecated: please use the PropagationPolicy."),
-        query("propagationPolicy", "string", "Whether and how garbage collection will be performed: 'Orphan', 'Background' or 'Foreground'."),
+        query(
+            "propagationPolicy",
+            "string",
+            "Whether and how garbage collection will be performed: 'Orphan', 'Background' or 'Foreground'.",
+        ),
     ]
 }
 
@@ -138,7 +162,11 @@ pub(crate) fn log() -> Vec<Param> {
         query("container", "string", "The container for which to stream logs."),
         query("follow", "boolean", "Follow the log stream of the pod."),
         query("insecureSkipTLSVerifyBackend", "boolean", "Do not verify the serving certificate of the kubelet."),
-        query("limitBytes", "integer", "The number of bytes to read from the server before terminating the log output."),
+        query(
+            "limitBytes",
+            "integer",
+            "The number of bytes to read from the server before terminating the log output.",
+        ),
         query("previous", "boolean", "Return previous terminated container logs."),
         query("sinceSeconds", "integer", "A relative time in seconds before the current time from which to show logs."),
         query("stream", "string", "Which container log stream to return: All, Stdout or Stderr."),

@@ -8,11 +8,18 @@ use sha2::{Digest, Sha512};
 /// The hash is upstream's: the upper-case hex SHA-512 of the bytes. It is the `hash` query parameter of
 /// the v3 index's `serverRelativeURL` (clients cache a document under that URL for good) and, quoted, the
 /// `ETag` of the response.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Published {
     value: Value,
     bytes: Vec<u8>,
     hash: String,
+}
+
+// Documents are megabytes: debug output names them by size and hash instead.
+impl std::fmt::Debug for Published {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Published").field("bytes", &self.bytes.len()).field("hash", &self.hash).finish()
+    }
 }
 
 impl Published {

@@ -36,11 +36,21 @@ fn v2_has_kinds_descriptions_parameters_and_patch_metadata() {
     let doc = v2();
     assert_eq!(doc["swagger"], "2.0");
     let defs = &doc["definitions"];
-    assert_eq!(defs["io.k8s.api.core.v1.Pod"]["x-kubernetes-group-version-kind"], json!([{"group": "", "kind": "Pod", "version": "v1"}]));
+    assert_eq!(
+        defs["io.k8s.api.core.v1.Pod"]["x-kubernetes-group-version-kind"],
+        json!([{"group": "", "kind": "Pod", "version": "v1"}])
+    );
     assert!(defs["io.k8s.api.core.v1.Pod"].get("required").is_none(), "upstream does not require metadata");
-    assert!(defs["io.k8s.api.core.v1.Container"]["properties"]["image"]["description"].as_str().is_some_and(|d| !d.is_empty()));
+    assert!(
+        defs["io.k8s.api.core.v1.Container"]["properties"]["image"]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
     assert!(defs["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].is_object());
-    assert_eq!(defs["io.k8s.api.apps.v1.DeploymentList"]["x-kubernetes-group-version-kind"][0]["kind"], "DeploymentList");
+    assert_eq!(
+        defs["io.k8s.api.apps.v1.DeploymentList"]["x-kubernetes-group-version-kind"][0]["kind"],
+        "DeploymentList"
+    );
 
     let containers = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
     assert_eq!(containers["x-kubernetes-patch-strategy"], "merge");
@@ -53,7 +63,8 @@ fn v2_has_kinds_descriptions_parameters_and_patch_metadata() {
     assert_eq!(defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["format"], "int-or-string");
 
     let pods = &doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"];
-    let names: Vec<&str> = pods["patch"]["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
+    let names: Vec<&str> =
+        pods["patch"]["parameters"].as_array().expect("params").iter().filter_map(|p| p["name"].as_str()).collect();
     for p in ["fieldValidation", "dryRun", "fieldManager", "force"] {
         assert!(names.contains(&p), "{p} in {names:?}");
     }
@@ -86,9 +97,14 @@ fn every_catalogue_kind_is_published() {
         let name = builtin_model().defs.kinds.get(&Gvk::new(r.group, r.version, r.kind));
         assert!(name.is_some_and(|n| v2()["definitions"].get(n).is_some()), "{}/{} {}", r.group, r.version, r.kind);
         let doc = v3_group_version(&gv_path(r.group, r.version)).expect("group-version document");
-        let prefix = if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
+        let prefix =
+            if r.group.is_empty() { format!("/api/{}", r.version) } else { format!("/apis/{}/{}", r.group, r.version) };
         assert!(
-            doc["paths"].as_object().expect("paths").keys().any(|p| p.starts_with(&prefix) && p.contains(&format!("/{}", r.resource))),
+            doc["paths"]
+                .as_object()
+                .expect("paths")
+                .keys()
+                .any(|p| p.starts_with(&prefix) && p.contains(&format!("/{}", r.resource))),
             "{} has no path",
             r.resource
         );
@@ -106,10 +122,19 @@ fn v3_index_and_self_contained_group_versions() {
     let apps = v3_group_version("apis/apps/v1").expect("apps/v1");
     assert_eq!(apps["openapi"], "3.0.0");
     let deployment = &apps["components"]["schemas"]["io.k8s.api.apps.v1.Deployment"];
-    assert_eq!(deployment["x-kubernetes-group-version-kind"], json!([{"group": "apps", "kind": "Deployment", "version": "v1"}]));
-    assert_eq!(deployment["properties"]["spec"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec");
+    assert_eq!(
+        deployment["x-kubernetes-group-version-kind"],
+        json!([{"group": "apps", "kind": "Deployment", "version": "v1"}])
+    );
+    assert_eq!(
+        deployment["properties"]["spec"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"
+    );
     assert!(apps["components"]["schemas"]["io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"].is_object());
-    assert_eq!(apps["components"]["schemas"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["oneOf"][0]["type"], "integer");
+    assert_eq!(
+        apps["components"]["schemas"]["io.k8s.apimachinery.pkg.util.intstr.IntOrString"]["oneOf"][0]["type"],
+        "integer"
+    );
     assert!(v3_group_version("/apis/apps/v1").is_some());
     assert!(v3_group_version("apis/nope/v1").is_none());
     for gv in paths.keys() {
@@ -119,7 +144,11 @@ fn v3_index_and_self_contained_group_versions() {
         // kubectl's QueryParamVerifier decides from any PATCH operation of a kind: all must carry it.
         for item in doc.value()["paths"].as_object().expect("paths").values() {
             if let Some(patch) = item.get("patch").filter(|p| p["x-kubernetes-action"] == "patch") {
-                let has = patch["parameters"].as_array().expect("params").iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query");
+                let has = patch["parameters"]
+                    .as_array()
+                    .expect("params")
+                    .iter()
+                    .any(|p| p["name"] == "fieldValidation" && p["in"] == "query");
                 assert!(has, "{}", patch["operationId"]);
             }
         }
@@ -240,16 +269,26 @@ fn custom_resources_are_published_validated_and_removed() {
     let doc = doc.value();
     assert_self_contained(doc);
     let schema = &doc["components"]["schemas"]["com.example.stable.v1.CronTab"];
-    assert_eq!(schema["x-kubernetes-group-version-kind"], json!([{"group": "stable.example.com", "kind": "CronTab", "version": "v1"}]));
-    assert_eq!(schema["properties"]["metadata"]["allOf"][0]["$ref"], "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    assert_eq!(
+        schema["x-kubernetes-group-version-kind"],
+        json!([{"group": "stable.example.com", "kind": "CronTab", "version": "v1"}])
+    );
+    assert_eq!(
+        schema["properties"]["metadata"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
     assert_eq!(schema["properties"]["spec"]["properties"]["ports"]["x-kubernetes-list-map-keys"], json!(["port"]));
     assert!(doc["components"]["schemas"]["com.example.stable.v1.CronTabList"].is_object());
     let item = &doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}"];
     assert!(item["patch"]["parameters"].as_array().expect("params").iter().any(|p| p["name"] == "fieldValidation"));
     assert_eq!(item["patch"]["x-kubernetes-group-version-kind"]["kind"], "CronTab");
     assert!(item["patch"]["requestBody"]["content"].get("application/strategic-merge-patch+json").is_none());
-    assert!(doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status"]["put"].is_object());
-    assert!(doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/scale"]["get"].is_object());
+    assert!(
+        doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/status"]["put"].is_object()
+    );
+    assert!(
+        doc["paths"]["/apis/stable.example.com/v1/namespaces/{namespace}/crontabs/{name}/scale"]["get"].is_object()
+    );
     assert!(doc["paths"]["/apis/stable.example.com/v1/crontabs"]["get"].is_object());
 
     let v2 = docs.v2();
@@ -308,4 +347,30 @@ fn custom_resources_cannot_shadow_built_ins() {
     let bad = CustomResource::new("x.io", "v1", "X", "xs", true, json!("not an object"));
     assert!(matches!(docs.add_custom(bad), Err(Error::InvalidSchema { .. })));
     assert!(docs.custom_resources().next().is_none());
+}
+
+/// Prints what building the documents costs (`cargo test -p rkube-openapi build_cost -- --nocapture`).
+/// Numbers are reported, never asserted.
+#[test]
+fn build_cost() {
+    let start = std::time::Instant::now();
+    let model = Model::builtin();
+    let generated = start.elapsed();
+    let v2 = Published::new(v2::render(&model));
+    let with_v2 = start.elapsed();
+    let v3 = v3::render_all(&model);
+    let with_v3 = start.elapsed();
+    let v3_bytes: usize = v3.values().map(|d| d.bytes().len()).sum();
+    let largest = v3.iter().max_by_key(|(_, d)| d.bytes().len()).map(|(k, d)| format!("{k} {} B", d.bytes().len()));
+    eprintln!(
+        "schemas generated in {generated:?} ({} definitions); v2: {} B, rendered and hashed in {:?}; \
+         v3: {} documents, {v3_bytes} B, in {:?}; largest {}",
+        model.defs.schemas.len(),
+        v2.bytes().len(),
+        with_v2 - generated,
+        v3.len(),
+        with_v3 - with_v2,
+        largest.unwrap_or_default(),
+    );
+    assert!(!v2.bytes().is_empty() && !v3.is_empty());
 }

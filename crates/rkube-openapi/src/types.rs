@@ -1,10 +1,9 @@
-//! Which k8s-openapi type carries the schema of each kind rkube may serve, and of the meta types its
-//! operations use.
+//! Which k8s-openapi type carries the schema of each kind rkube may serve and of the meta types.
 
 use k8s_openapi::Resource;
 use k8s_openapi::api::{
-    admissionregistration, apps, authentication, authorization, autoscaling, batch, certificates, coordination,
-    core, discovery, events, flowcontrol, networking, node, policy, rbac, scheduling, storage,
+    admissionregistration, apps, authentication, authorization, autoscaling, batch, certificates, coordination, core,
+    discovery, events, flowcontrol, networking, node, policy, rbac, scheduling, storage,
 };
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
 use k8s_openapi::apimachinery::pkg::apis::meta;

@@ -1,7 +1,6 @@
-//! Renders one OpenAPI 3.0 document per group-version (`GET /openapi/v3/apis/<group>/<version>`) and
-//! the index that lists them (`GET /openapi/v3`).
+//! Renders one OpenAPI 3.0 document per group-version, and the index that lists them.
 //!
-//! Each document is self-contained: it carries every schema its operations reach, meta types included,
+//! They are served at `GET /openapi/v3/apis/<group>/<version>` and `GET /openapi/v3`. Each document is self-contained: it carries every schema its operations reach, meta types included,
 //! as upstream's do. References with siblings (a field's own description next to the `$ref`) become
 //! `allOf: [{$ref}]`, because OpenAPI 3.0 ignores a `$ref`'s siblings and kubectl explain reads
 //! upstream's form.
@@ -130,7 +129,8 @@ fn operation(op: &Operation) -> Value {
             Payload::Definition(d) => json!({"$ref": format!("{V3_REF}{d}")}),
             Payload::Text => json!({"type": "string"}),
         };
-        let content: Map<String, Value> = op.produces.iter().map(|ct| ((*ct).to_owned(), json!({"schema": schema}))).collect();
+        let content: Map<String, Value> =
+            op.produces.iter().map(|ct| ((*ct).to_owned(), json!({"schema": schema}))).collect();
         responses.insert(code.to_string(), json!({"description": status_text(*code), "content": content}));
     }
     responses.insert("401".into(), json!({"description": status_text(401)}));
@@ -143,7 +143,8 @@ fn operation(op: &Operation) -> Value {
     });
     if let Some(body) = &op.body {
         let schema = json!({"$ref": format!("{V3_REF}{}", body.definition)});
-        let content: Map<String, Value> = body.consumes.iter().map(|ct| ((*ct).to_owned(), json!({"schema": schema}))).collect();
+        let content: Map<String, Value> =
+            body.consumes.iter().map(|ct| ((*ct).to_owned(), json!({"schema": schema}))).collect();
         v["requestBody"] = json!({"content": content, "required": body.required});
     }
     if !op.action.is_empty() {

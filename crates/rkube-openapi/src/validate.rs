@@ -1,7 +1,7 @@
-//! Strict field validation: the fields of an object that its schema does not know, named as upstream's
-//! strict JSON decoder names them (`spec.containers[0].imagee`, `metadata.foo`, `spec.foo`).
+//! Strict field validation: the fields of an object that its schema does not know.
 //!
-//! Built-in kinds are judged as Go decodes them into typed structs: an object schema without a field
+//! Paths are named as upstream's strict JSON decoder names them (`spec.containers[0].imagee`,
+//! `metadata.foo`, `spec.foo`). Built-in kinds are judged as Go decodes them into typed structs: an object schema without a field
 //! list (`RawExtension`, `FieldsV1`) holds raw JSON, and a map (`additionalProperties`) takes any key.
 //! Custom resources are judged as upstream prunes them: an object schema without fields keeps none,
 //! unless it says `x-kubernetes-preserve-unknown-fields`; `x-kubernetes-embedded-resource` objects keep
@@ -84,8 +84,8 @@ impl<'a> Walker<'a> {
         let additional = schema.get("additionalProperties");
         let map_values = additional.filter(|a| a.is_object());
         let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
-        let embedded = mode == Mode::Structural
-            && schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
+        let embedded =
+            mode == Mode::Structural && schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
         if props.is_none() && map_values.is_none() {
             let untyped = schema.get("type").and_then(Value::as_str) != Some("object");
             if mode == Mode::Typed || preserve || (untyped && !embedded) {

@@ -77,12 +77,8 @@ pub(crate) fn list_with_more(items: &[String], max: usize) -> String {
 
 /// Access modes as upstream abbreviates them (`RWO,ROX`), in upstream's fixed order, without duplicates.
 pub(crate) fn access_modes(modes: &[Value]) -> String {
-    const ORDER: [(&str, &str); 4] = [
-        ("ReadWriteOnce", "RWO"),
-        ("ReadOnlyMany", "ROX"),
-        ("ReadWriteMany", "RWX"),
-        ("ReadWriteOncePod", "RWOP"),
-    ];
+    const ORDER: [(&str, &str); 4] =
+        [("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"), ("ReadWriteOncePod", "RWOP")];
     ORDER
         .iter()
         .filter(|(mode, _)| modes.iter().any(|m| m.as_str() == Some(mode)))

@@ -27,6 +27,8 @@ mod rbac;
 mod service;
 mod storage;
 mod table;
+#[cfg(test)]
+mod tests_support;
 mod value;
 
 use std::time::SystemTime;

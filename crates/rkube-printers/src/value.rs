@@ -70,8 +70,5 @@ pub(crate) fn deleting(o: &Value) -> bool {
 
 /// Whether the condition of `type_` in the `conditions` array at `ptr` has status `True`.
 pub(crate) fn condition_true(o: &Value, ptr: &str, type_: &str) -> bool {
-    arr_at(o, ptr)
-        .iter()
-        .find(|c| str_at(c, "/type") == type_)
-        .is_some_and(|c| str_at(c, "/status") == "True")
+    arr_at(o, ptr).iter().find(|c| str_at(c, "/type") == type_).is_some_and(|c| str_at(c, "/status") == "True")
 }

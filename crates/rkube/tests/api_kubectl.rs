@@ -41,8 +41,8 @@ fn namespaces_and_configmaps_round_trip() {
         s.ok(v, &["-n", &ns, "create", "configmap", "cm1", "--from-literal=a=1", "--from-literal=b=2"]);
         let yaml = s.ok(v, &["-n", &ns, "get", "configmap", "cm1", "-o", "yaml"]);
         assert!(yaml.contains("a: \"1\"") && yaml.contains("resourceVersion:") && yaml.contains("uid:"), "{yaml}");
-        let name = s.ok(v, &["-n", &ns, "get", "cm", "-o", "name"]);
-        assert_eq!(name.trim(), "configmap/cm1");
+        let name = s.ok(v, &["-n", &ns, "get", "cm", "-l", "!none", "-o", "name"]);
+        assert!(name.lines().any(|l| l == "configmap/cm1"), "{name}");
         let jp = s.ok(v, &["-n", &ns, "get", "cm", "cm1", "-o", "jsonpath={.data.b}"]);
         assert_eq!(jp, "2");
         let table = s.ok(v, &["-n", &ns, "get", "cm"]);
