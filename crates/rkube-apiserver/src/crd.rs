@@ -117,7 +117,9 @@ async fn reconcile(app: &Arc<AppState>, crd: &Value) -> Result<(), ApiError> {
                 }
             }
         }
-        app.catalog.set_custom(crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default(), Vec::new());
+        let (g, p) = (crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default());
+        app.catalog.set_custom(g, p, Vec::new());
+        app.registry.openapi_mut().remove_crd(g, p);
         app.registry
             .update_with(&def, None, &name, None, &ctx, |cur| {
                 let mut next = cur.cloned().ok_or_else(|| ApiError::not_found(&def.group, &def.resource, &name))?;
@@ -132,6 +134,9 @@ async fn reconcile(app: &Arc<AppState>, crd: &Value) -> Result<(), ApiError> {
     let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_owned();
     let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned();
     app.catalog.set_custom(&group, &plural, defs_of(crd));
+    if let Err(e) = app.registry.openapi_mut().apply_crd(crd) {
+        tracing::warn!(crd = %name, error = %e, "CRD schema not published in OpenAPI");
+    }
     let has_finalizer = crd.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == CLEANUP_FINALIZER));
     if !has_finalizer {
         app.registry
@@ -201,7 +206,9 @@ pub(crate) async fn run(app: Arc<AppState>, mut shutdown: tokio::sync::watch::Re
         match ev.kind {
             EventKind::Deleted => {
                 let v = &ev.object.value;
-                app.catalog.set_custom(v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), v.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default(), Vec::new());
+                let (g, p) = (v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), v.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default());
+                app.catalog.set_custom(g, p, Vec::new());
+                app.registry.openapi_mut().remove_crd(g, p);
             }
             _ => {
                 if let Err(e) = reconcile(&app, &ev.object.value).await {

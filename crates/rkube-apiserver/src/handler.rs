@@ -72,7 +72,7 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
             check(app, user, &Attributes { verb: verb.into(), path: Some(p.clone()), ..Default::default() }, || {
                 ApiError::forbidden_because("", "", "", &format!("User \"{}\" cannot {verb} path \"{p}\"", user.name))
             })?;
-            crate::info::answer(app, &p).await
+            crate::info::answer(app, &p, req.headers()).await
         }
         Target::Discovery { group: None, version: None, legacy } if crate::discovery::aggregated_version(req.headers()).is_some() => {
             let ver = crate::discovery::aggregated_version(req.headers()).unwrap_or("v2");

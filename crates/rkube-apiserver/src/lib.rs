@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod codec;
 mod crd;
 mod discovery;
+pub mod fieldvalidation;
 mod handler;
 mod health;
 mod info;

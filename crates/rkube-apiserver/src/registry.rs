@@ -23,6 +23,10 @@ pub struct WriteCtx {
     pub dry_run: bool,
     /// `fieldManager`.
     pub field_manager: String,
+    /// `fieldValidation`.
+    pub field_validation: crate::fieldvalidation::Mode,
+    /// Warnings for the response.
+    pub warnings: Arc<crate::fieldvalidation::Warnings>,
 }
 
 /// The query of a list.
@@ -66,6 +70,7 @@ pub struct Registry {
     keys: KeyLayout,
     cache: Arc<Cache>,
     services: crate::services::Allocator,
+    openapi: std::sync::RwLock<rkube_openapi::Documents>,
 }
 
 fn is_services(def: &ResourceDef) -> bool {
@@ -113,7 +118,22 @@ impl Registry {
     /// A registry over `store`, reading through `cache`, allocating service addresses from `ranges`.
     pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>, ranges: crate::services::ServiceRanges) -> Self {
         let services = crate::services::Allocator::new(store.clone(), keys.clone(), ranges);
-        Registry { store, keys, cache, services }
+        Registry { store, keys, cache, services, openapi: std::sync::RwLock::new(rkube_openapi::Documents::new()) }
+    }
+
+    /// The OpenAPI documents (built-ins plus established CRDs).
+    pub(crate) fn openapi(&self) -> std::sync::RwLockReadGuard<'_, rkube_openapi::Documents> {
+        self.openapi.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the OpenAPI documents (CRDs come and go).
+    pub(crate) fn openapi_mut(&self) -> std::sync::RwLockWriteGuard<'_, rkube_openapi::Documents> {
+        self.openapi.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_fields(&self, obj: &mut Value, ctx: &WriteCtx) -> Result<(), ApiError> {
+        let docs = self.openapi();
+        crate::fieldvalidation::check(&docs, ctx.field_validation, obj, &ctx.warnings)
     }
 
     /// The service address allocator.
@@ -255,6 +275,7 @@ impl Registry {
     pub async fn create(&self, def: &ResourceDef, ns: Option<&str>, mut obj: Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
         let strategy = kinds::strategy(def);
         check_type(def, &mut obj)?;
+        self.check_fields(&mut obj, ctx)?;
         let name = match meta_str(&obj, "name").filter(|s| !s.is_empty()) {
             Some(n) => n.to_owned(),
             None => match meta_str(&obj, "generateName").filter(|s| !s.is_empty()) {
@@ -376,6 +397,7 @@ impl Registry {
             };
             let mut wanted = desire(current.as_ref().map(|(v, _)| v))?;
             check_type(def, &mut wanted)?;
+            self.check_fields(&mut wanted, ctx)?;
             match meta_str(&wanted, "name") {
                 Some(n) if n == name => {}
                 Some(n) if !n.is_empty() => {

@@ -32,7 +32,23 @@ fn answer(def: &ResourceDef, status: StatusCode, obj: &Value, out: Output, query
 
 fn write_ctx(query: &Query, user: &User) -> Result<WriteCtx, ApiError> {
     let _ = user;
-    Ok(WriteCtx { dry_run: query.dry_run()?, field_manager: query.get("fieldManager").unwrap_or_default().to_owned() })
+    Ok(WriteCtx {
+        dry_run: query.dry_run()?,
+        field_manager: query.get("fieldManager").unwrap_or_default().to_owned(),
+        field_validation: crate::fieldvalidation::Mode::parse(query.get("fieldValidation"))?,
+        warnings: Default::default(),
+    })
+}
+
+/// Adds the request's warnings as `Warning: 299 - "..."` headers, as upstream does.
+fn with_warnings(mut r: Response, ctx: &WriteCtx) -> Response {
+    for w in ctx.warnings.take() {
+        let text = format!("299 - {:?}", w);
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            r.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    r
 }
 
 /// Handles one resource request.
@@ -90,14 +106,14 @@ pub(crate) async fn handle(
             let obj = codec::decode_body(&headers, &body)?;
             let ctx = write_ctx(query, user)?;
             let created = registry.create(def, ns, obj, &ctx).await?;
-            Ok(answer(def, StatusCode::CREATED, &created, out, query))
+            Ok(with_warnings(answer(def, StatusCode::CREATED, &created, out, query), &ctx))
         }
         ("update", None | Some("status") | Some("finalize")) => {
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
             let ctx = write_ctx(query, user)?;
             let (updated, created) = registry.update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| Ok(obj.clone())).await?;
-            Ok(answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query))
+            Ok(with_warnings(answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query), &ctx))
         }
         ("patch", None | Some("status")) => {
             let (headers, body) = read_body(req).await?;
@@ -119,7 +135,7 @@ pub(crate) async fn handle(
                     None => Err(ApiError::not_found(&def.group, &def.resource, name)),
                 })
                 .await?;
-            Ok(answer(def, StatusCode::OK, &updated, out, query))
+            Ok(with_warnings(answer(def, StatusCode::OK, &updated, out, query), &ctx))
         }
         ("delete", None) => {
             let opts = delete_options(req, query).await?;

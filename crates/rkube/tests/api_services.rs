@@ -77,10 +77,10 @@ fn stale_replace_is_a_conflict() {
     s.ok("1.33", &["create", "configmap", "c", "--from-literal=a=1"]);
     let stale = s.ok("1.33", &["get", "cm", "c", "-o", "json"]);
     let first = stale.replace("\"a\": \"1\"", "\"a\": \"2\"");
-    let out = s.kubectl_stdin("1.33", &["replace", "--validate=false", "-f", "-"], &first);
+    let out = s.kubectl_stdin("1.33", &["replace", "-f", "-"], &first);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let second = stale.replace("\"a\": \"1\"", "\"a\": \"3\"");
-    let out = s.kubectl_stdin("1.33", &["replace", "--validate=false", "-f", "-"], &second);
+    let out = s.kubectl_stdin("1.33", &["replace", "-f", "-"], &second);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("the object has been modified; please apply your changes to the latest version and try again"), "{err}");
