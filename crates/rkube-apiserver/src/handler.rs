@@ -37,10 +37,17 @@ pub(crate) async fn dispatch(State(app): State<Arc<AppState>>, req: Request) -> 
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let peer = req.extensions().get::<Peer>().cloned().unwrap_or_default();
-    let user = authn::authenticate(&peer, req.headers());
-    let response = match handle(&app, user.as_ref(), req).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    let authenticated = authn::authenticate(&app, &peer, req.headers())
+        .and_then(|u| u.map(|u| authn::impersonate(&app, u, req.headers())).transpose());
+    let (user, response) = match authenticated {
+        Ok(user) => {
+            let r = match handle(&app, user.as_ref(), req).await {
+                Ok(r) => r,
+                Err(e) => error_response(&e),
+            };
+            (user, r)
+        }
+        Err(e) => (None, error_response(&e)),
     };
     app.metrics.observe(&method, &path, response.status().as_u16(), started.elapsed());
     tracing::debug!(%method, %path, status = response.status().as_u16(), user = user.as_ref().map(|u| u.name.as_str()).unwrap_or("-"), "request");

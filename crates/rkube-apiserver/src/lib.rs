@@ -24,6 +24,7 @@ pub mod registry;
 pub mod request_info;
 pub mod resource;
 mod resources;
+mod reviews;
 mod selector;
 mod server;
 pub mod services;
@@ -71,6 +72,9 @@ pub enum Error {
     /// The TLS configuration could not be built.
     #[error("TLS set-up failed: {0}")]
     Tls(#[from] rkube_pki::PkiError),
+    /// The service-account key could not be used.
+    #[error("the service-account signing key cannot be used: {0}")]
+    Keys(String),
     /// The bootstrap objects could not be written.
     #[error("creating the default namespaces and RBAC roles failed: {0}")]
     Bootstrap(rkube_apimachinery::ApiError),
@@ -81,7 +85,13 @@ pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signa
     let keys = KeyLayout::new(&config.key_prefix);
     let cache = cache::Cache::start(store.clone(), format!("{}/", keys.prefix()), shutdown.clone()).await?;
     let catalog = Arc::new(catalog::Catalog::default());
+    let audiences = vec![rkube_auth::sa_token::DEFAULT_ISSUER.to_owned()];
+    let tokens = rkube_auth::TokenIssuer::new(config.pki.service_account_key_pem(), rkube_auth::sa_token::DEFAULT_ISSUER, audiences)
+        .map_err(|e| Error::Keys(e.to_string()))?;
+    let verifier = tokens.verifier();
     let app = Arc::new(state::AppState {
+        tokens,
+        verifier,
         registry: registry::Registry::new(store, keys.clone(), cache.clone(), config.service_ranges.clone()),
         catalog,
         rbac: rbac::Rbac::new(cache, keys.prefix()),

@@ -72,6 +72,11 @@ impl ResourceDef {
         self.subresources.iter().any(|s| s == "status")
     }
 
+    /// Whether objects are kept in the store (false for the create-only review resources).
+    pub fn is_stored_resource(&self) -> bool {
+        !self.storage.is_empty()
+    }
+
     /// Whether the verb is served.
     pub fn allows(&self, verb: &str) -> bool {
         self.verbs.iter().any(|v| v == verb)

@@ -101,6 +101,26 @@ pub(crate) async fn handle(
             let status = crate::subresources::bind(registry, &pods, ns, &pod, &body, &write_ctx(query, user)?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
+        ("create", None) if !def.is_stored_resource() => {
+            let (headers, body) = read_body(req).await?;
+            let obj = codec::decode_body(&headers, &body)?;
+            match crate::reviews::create(app, user, def, ns, &obj).await {
+                Some(answer) => Ok(respond(StatusCode::CREATED, &answer?, out)),
+                None => Err(ApiError::method_not_allowed("create", &def.resource)),
+            }
+        }
+        ("create", Some("token")) if def.group.is_empty() && def.resource == "serviceaccounts" => {
+            let (headers, body) = read_body(req).await?;
+            let obj = codec::decode_body(&headers, &body)?;
+            let (tr, warning) = crate::reviews::token_request(app, ns.unwrap_or_default(), name, &obj).await?;
+            let mut r = respond(StatusCode::CREATED, &tr, out);
+            if let Some(w) = warning
+                && let Ok(v) = http::HeaderValue::from_str(&format!("299 - {w:?}"))
+            {
+                r.headers_mut().append(http::header::WARNING, v);
+            }
+            Ok(r)
+        }
         ("create", None) => {
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;

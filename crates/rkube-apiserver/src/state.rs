@@ -19,6 +19,10 @@ pub(crate) struct AppState {
     pub metrics: Metrics,
     /// `host:port` clients should use (discovery's serverAddressByClientCIDRs).
     pub advertise: String,
+    /// Issues service-account tokens (TokenRequest).
+    pub tokens: rkube_auth::TokenIssuer,
+    /// Checks service-account tokens.
+    pub verifier: rkube_auth::TokenVerifier,
     /// Set once the server has finished starting (post-start hooks done).
     pub ready: std::sync::atomic::AtomicBool,
 }

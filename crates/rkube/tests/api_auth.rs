@@ -1,0 +1,60 @@
+//! Authentication and authorization through kubectl: `auth can-i` (SelfSubjectAccessReview, protobuf from
+//! kubectl 1.33) as admin, as an impersonated service account and with a real service-account token from
+//! `kubectl create token`; `auth whoami`; a token for a deleted service account stops working.
+
+mod common;
+
+use common::Server;
+
+fn token_kubeconfig(s: &Server, token: &str, name: &str) -> std::path::PathBuf {
+    let cfg = std::fs::read_to_string(&s.kubeconfig).expect("kubeconfig");
+    let text: String = cfg
+        .lines()
+        .filter(|l| !l.contains("client-certificate-data") && !l.contains("client-key-data"))
+        .map(|l| if l == "  user:" { format!("  user: {{token: {token}}}") } else { l.to_owned() })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let path = s.dir.path().join(name);
+    std::fs::write(&path, text).expect("write kubeconfig");
+    path
+}
+
+#[test]
+fn can_i_whoami_and_service_account_tokens() {
+    let s = Server::start();
+    for v in ["1.33", "1.27"] {
+        assert_eq!(s.ok(v, &["auth", "can-i", "create", "pods"]).trim(), "yes");
+        assert_eq!(s.ok(v, &["auth", "can-i", "*", "*"]).trim(), "yes");
+    }
+    s.ok("1.33", &["create", "serviceaccount", "robot"]);
+    let out = s.kubectl("1.33", &["auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:robot"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    s.ok("1.33", &["create", "rolebinding", "robot-view", "--clusterrole=view", "--serviceaccount=default:robot"]);
+    assert_eq!(s.ok("1.33", &["auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:robot"]).trim(), "yes");
+    let out = s.kubectl("1.33", &["auth", "can-i", "delete", "pods", "--as=system:serviceaccount:default:robot"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+
+    let whoami = s.ok("1.33", &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"]);
+    assert_eq!(whoami, "system:admin");
+
+    let token = s.ok("1.33", &["create", "token", "robot", "--duration=20m"]);
+    let token = token.trim();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let kc = token_kubeconfig(&s, token, "robot.yaml");
+    let me = common::kubectl_with("1.33", &kc, &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], None);
+    assert_eq!(String::from_utf8_lossy(&me.stdout), "system:serviceaccount:default:robot", "{}", String::from_utf8_lossy(&me.stderr));
+    let pods = common::kubectl_with("1.33", &kc, &["get", "pods"], None);
+    assert!(pods.status.success(), "view allows listing pods: {}", String::from_utf8_lossy(&pods.stderr));
+    let denied = common::kubectl_with("1.33", &kc, &["get", "secrets"], None);
+    let err = String::from_utf8_lossy(&denied.stderr);
+    assert!(err.contains("secrets is forbidden: User \"system:serviceaccount:default:robot\" cannot list resource \"secrets\""), "{err}");
+
+    let err = s.fails("1.33", &["create", "token", "robot", "--duration=1m"]);
+    assert!(err.contains("may not specify a duration less than 10 minutes"), "{err}");
+
+    // The token is bound to the ServiceAccount: deleting it revokes the token.
+    s.ok("1.33", &["delete", "serviceaccount", "robot"]);
+    let gone = common::kubectl_with("1.33", &kc, &["get", "pods"], None);
+    assert!(!gone.status.success());
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&gone.stderr));
+}
