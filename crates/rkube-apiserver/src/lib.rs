@@ -1,6 +1,7 @@
 //! rkube's API server: kubectl-compatible REST over HTTPS on top of a [`rkube_store::Store`].
 //! The only component that talks to the store; everything else uses the API.
 
+mod admission;
 pub mod authn;
 pub mod authz;
 mod bootstrap;

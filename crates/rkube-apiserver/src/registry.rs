@@ -309,14 +309,15 @@ impl Registry {
         }
         strategy.prepare_create(&mut obj);
         strategy.default(&mut obj);
+        if def.namespaced {
+            self.check_namespace_open(def, ns.unwrap_or_default(), &name).await?;
+        }
+        crate::admission::admit_create(self, def, ns, &mut obj).await?;
         let mut causes = meta::validate_name(strategy.name_rule(), &name, "metadata.name");
         causes.extend(validate_object_meta(&obj));
         causes.extend(strategy.validate(&obj, None));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
-        }
-        if def.namespaced {
-            self.check_namespace_open(def, ns.unwrap_or_default(), &name).await?;
         }
         if ctx.dry_run {
             return Ok(obj);

@@ -58,3 +58,22 @@ fn can_i_whoami_and_service_account_tokens() {
     assert!(!gone.status.success());
     assert!(String::from_utf8_lossy(&gone.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&gone.stderr));
 }
+
+#[test]
+fn pods_get_their_service_account_token_volume_and_default_tolerations() {
+    let s = Server::start();
+    s.ok("1.33", &["create", "serviceaccount", "builder"]);
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"serviceAccountName":"builder","containers":[{"name":"c","image":"busybox"}]}}"#;
+    let out = s.kubectl_stdin("1.33", &["create", "-f", "-"], pod);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mount = s.ok("1.33", &["get", "pod", "p", "-o", "jsonpath={.spec.containers[0].volumeMounts[0].mountPath}"]);
+    assert_eq!(mount, "/var/run/secrets/kubernetes.io/serviceaccount");
+    let vol = s.ok("1.33", &["get", "pod", "p", "-o", "jsonpath={.spec.volumes[0].name} {.spec.volumes[0].projected.sources[0].serviceAccountToken.path}"]);
+    assert!(vol.starts_with("kube-api-access-") && vol.ends_with(" token"), "{vol}");
+    let tol = s.ok("1.33", &["get", "pod", "p", "-o", "jsonpath={.spec.tolerations[*].key}"]);
+    assert_eq!(tol, "node.kubernetes.io/not-ready node.kubernetes.io/unreachable");
+    let orphan = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"q"},"spec":{"serviceAccountName":"nobody","containers":[{"name":"c","image":"busybox"}]}}"#;
+    let out = s.kubectl_stdin("1.33", &["create", "-f", "-"], orphan);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error looking up service account default/nobody: serviceaccount \"nobody\" not found"), "{err}");
+}
