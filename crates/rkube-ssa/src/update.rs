@@ -1,0 +1,117 @@
+//! managedFields for creates, updates and non-apply patches (upstream `FieldManager.UpdateNoErrors`): the
+//! writer takes ownership of every field it added or changed, other managers lose those fields and any
+//! removed ones, and the writer's Update entry gets the current time.
+
+use serde_json::Value;
+
+use crate::compare::compare;
+use crate::fieldset::FieldSet;
+use crate::managed::{
+    ManagedFieldsEntry, Managers, Operation, cap_update_managers, decode, identifier, is_reset, set_list, set_on,
+};
+use crate::path::field_path;
+use crate::request::Request;
+use crate::schema::Schema;
+use crate::typed::{normalized, without_managed_fields};
+
+/// Upstream keeps at most this many Update managers; older ones merge into `ancient-changes`.
+const MAX_UPDATE_MANAGERS: usize = 10;
+
+/// Fields nobody owns: identity and server-set metadata (upstream's strip-meta manager).
+pub(crate) fn strip_set() -> FieldSet {
+    FieldSet::from_paths(
+        [
+            &["apiVersion"][..],
+            &["kind"],
+            &["metadata"],
+            &["metadata", "name"],
+            &["metadata", "namespace"],
+            &["metadata", "creationTimestamp"],
+            &["metadata", "selfLink"],
+            &["metadata", "uid"],
+            &["metadata", "clusterName"],
+            &["metadata", "generation"],
+            &["metadata", "managedFields"],
+            &["metadata", "resourceVersion"],
+        ]
+        .into_iter()
+        .map(field_path),
+    )
+}
+
+/// The object to store after a create (`live` = `None`), update or non-apply patch: `new` with
+/// `metadata.managedFields` recomputed. Call it on the final object (after defaulting and the strategy's
+/// preparation) so the writer owns exactly what it changed.
+///
+/// As upstream: a client's valid `managedFields` replace the live ones (a way to edit them); `[]` or `[{}]`
+/// clears them; invalid or absent ones keep the live ones; subresource writes always keep the live ones.
+/// An existing object without managedFields stays without (only an apply starts tracking it). If the
+/// objects cannot be diffed (list items without keys), the live managedFields are kept.
+pub fn update(live: Option<&Value>, new: &Value, req: &Request<'_>, schema: &dyn Schema) -> Value {
+    let new_mf = new.pointer("/metadata/managedFields");
+    let live_mf = live.and_then(|l| l.pointer("/metadata/managedFields"));
+    let managers = if !req.subresource.is_empty() {
+        decode(live_mf).unwrap_or_default()
+    } else if is_reset(new_mf) {
+        Managers::new()
+    } else {
+        match decode(new_mf) {
+            Ok(m) if !m.is_empty() => m,
+            _ => decode(live_mf).unwrap_or_default(),
+        }
+    };
+    let mut out = new.clone();
+    set_list(&mut out, None);
+    let exists = live.and_then(|l| l.pointer("/metadata/uid")).and_then(Value::as_str).is_some_and(|u| !u.is_empty());
+    if managers.is_empty() && exists {
+        return out;
+    }
+    let zero = schema.empty_object();
+    match run_update(live.unwrap_or(&zero), &out, managers, req.manager, req, schema) {
+        Ok(m) => set_on(&mut out, &m),
+        Err(_) => set_list(&mut out, live_mf.cloned()),
+    }
+    out
+}
+
+/// One Update by `manager` from `before` to `after` over `managers` (upstream's update chain below the
+/// skip-non-applied manager): diff, take the changed fields from everyone, give them to the writer.
+pub(crate) fn run_update(
+    before: &Value,
+    after: &Value,
+    mut managers: Managers,
+    manager: &str,
+    req: &Request<'_>,
+    schema: &dyn Schema,
+) -> Result<Managers, String> {
+    let manager = if manager.is_empty() { "unknown" } else { manager };
+    let zero = schema.empty_object();
+    let lhs = normalized(&without_managed_fields(before), &zero);
+    let rhs = normalized(&without_managed_fields(after), &zero);
+    let cmp = compare(&lhs, &rhs, schema)?.filtered(req.reset_fields);
+    let changed = cmp.changed();
+    for e in managers.values_mut() {
+        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+    }
+    managers.retain(|_, e| !e.fields.is_empty());
+    let own = changed.difference(&strip_set());
+    // The writer's entry (and time) only moves when it took fields; removing fields alone changes nothing.
+    if !own.is_empty() {
+        let key = identifier(manager, Operation::Update, req.api_version, req.subresource);
+        let fields = match managers.get(&key) {
+            Some(previous) => own.union(&previous.fields),
+            None => own,
+        };
+        let entry = ManagedFieldsEntry {
+            manager: manager.to_owned(),
+            operation: Operation::Update,
+            api_version: req.api_version.to_owned(),
+            subresource: req.subresource.to_owned(),
+            time: Some(req.now.to_owned()),
+            fields,
+        };
+        managers.insert(key, entry);
+    }
+    cap_update_managers(&mut managers, MAX_UPDATE_MANAGERS);
+    Ok(managers)
+}
