@@ -27,6 +27,30 @@ pub struct WriteCtx {
     pub field_validation: crate::fieldvalidation::Mode,
     /// Warnings for the response.
     pub warnings: Arc<crate::fieldvalidation::Warnings>,
+    /// The client's User-Agent (the field manager when `fieldManager` is not given, as upstream).
+    pub user_agent: String,
+    /// A server-side apply: the object already carries its managedFields.
+    pub apply: bool,
+}
+
+impl WriteCtx {
+    fn manager(&self) -> String {
+        rkube_ssa::manager_or_user_agent(&self.field_manager, &self.user_agent)
+    }
+}
+
+/// Records the writer in `metadata.managedFields` as upstream's field manager does for create and update.
+fn track_managed_fields(def: &ResourceDef, old: Option<&Value>, new: Value, subresource: Option<&str>, ctx: &WriteCtx) -> Value {
+    if ctx.apply {
+        return new;
+    }
+    let api_version = def.api_version();
+    let manager = ctx.manager();
+    let now = meta::now();
+    let schema = rkube_ssa::BuiltinSchema::for_kind(&api_version, &def.kind);
+    let reset = rkube_ssa::reset_fields_for(subresource.unwrap_or_default(), def.has_status());
+    let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now).with_subresource(subresource.unwrap_or_default()).with_reset_fields(&reset);
+    rkube_ssa::update(old, &new, &req, &schema)
 }
 
 /// The query of a list.
@@ -313,6 +337,7 @@ impl Registry {
             self.check_namespace_open(def, ns.unwrap_or_default(), &name).await?;
         }
         crate::admission::admit_create(self, def, ns, &mut obj).await?;
+        let mut obj = track_managed_fields(def, None, obj, None, ctx);
         let mut causes = meta::validate_name(strategy.name_rule(), &name, "metadata.name");
         causes.extend(validate_object_meta(&obj));
         causes.extend(strategy.validate(&obj, None));
@@ -410,7 +435,7 @@ impl Registry {
             }
             self.scope_namespace(def, ns, &mut wanted)?;
             let Some((old, old_rev)) = current else {
-                if strategy.allow_create_on_update() && subresource.is_none() {
+                if (strategy.allow_create_on_update() || ctx.apply) && subresource.is_none() {
                     meta_mut(&mut wanted).remove("resourceVersion");
                     return self.create(def, ns, wanted, ctx).await.map(|v| (v, true));
                 }
@@ -426,7 +451,9 @@ impl Registry {
             if subresource.is_none() {
                 strategy.default(&mut new);
             }
+            let mut new = track_managed_fields(def, Some(&old), new, subresource, ctx);
             let mut causes = validate_object_meta(&new);
+            causes.extend(rkube_ssa::validate_managed_fields(&new));
             causes.extend(strategy.validate(&new, Some(&old)));
             causes.extend(immutable_meta(&new, &old));
             if !causes.is_empty() {

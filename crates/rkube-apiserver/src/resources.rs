@@ -30,13 +30,19 @@ fn answer(def: &ResourceDef, status: StatusCode, obj: &Value, out: Output, query
     }
 }
 
-fn write_ctx(query: &Query, user: &User) -> Result<WriteCtx, ApiError> {
-    let _ = user;
+fn write_ctx(query: &Query, user_agent: &str) -> Result<WriteCtx, ApiError> {
+    let field_manager = query.get("fieldManager").unwrap_or_default().to_owned();
+    let causes = rkube_ssa::validate_field_manager(&field_manager, "fieldManager");
+    if !causes.is_empty() {
+        return Err(ApiError::invalid("meta.k8s.io", "CreateOptions", "", causes));
+    }
     Ok(WriteCtx {
         dry_run: query.dry_run()?,
-        field_manager: query.get("fieldManager").unwrap_or_default().to_owned(),
+        field_manager,
         field_validation: crate::fieldvalidation::Mode::parse(query.get("fieldValidation"))?,
         warnings: Default::default(),
+        user_agent: user_agent.to_owned(),
+        apply: false,
     })
 }
 
@@ -75,6 +81,7 @@ pub(crate) async fn handle(
     }
     let registry = &app.registry;
     let name = info.name.as_deref().unwrap_or_default();
+    let user_agent = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     match (info.verb, info.subresource.as_deref()) {
         ("get", None | Some("status")) => {
             let obj = registry.get(def, ns, name).await?;
@@ -98,7 +105,7 @@ pub(crate) async fn handle(
             let body = codec::decode_body(&headers, &body)?;
             let pod = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
             let pods = ResourceDef::builtin_named("", "pods");
-            let status = crate::subresources::bind(registry, &pods, ns, &pod, &body, &write_ctx(query, user)?).await?;
+            let status = crate::subresources::bind(registry, &pods, ns, &pod, &body, &write_ctx(query, &user_agent)?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
         ("create", None) if !def.is_stored_resource() => {
@@ -124,14 +131,14 @@ pub(crate) async fn handle(
         ("create", None) => {
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
-            let ctx = write_ctx(query, user)?;
+            let ctx = write_ctx(query, &user_agent)?;
             let created = registry.create(def, ns, obj, &ctx).await?;
             Ok(with_warnings(answer(def, StatusCode::CREATED, &created, out, query), &ctx))
         }
         ("update", None | Some("status") | Some("finalize")) => {
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
-            let ctx = write_ctx(query, user)?;
+            let ctx = write_ctx(query, &user_agent)?;
             let (updated, created) = registry.update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| Ok(obj.clone())).await?;
             Ok(with_warnings(answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query), &ctx))
         }
@@ -140,14 +147,40 @@ pub(crate) async fn handle(
             let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             let ty = PatchType::from_content_type(&ct)?;
             if ty == PatchType::Apply {
-                return Err(ApiError::unsupported_media_type(&ct).with_message("server-side apply is not built yet in rkube; use client-side `kubectl apply`"));
+                let force = match query.get("force") {
+                    None | Some("") => None,
+                    Some("true") => Some(true),
+                    Some("false") => Some(false),
+                    Some(other) => return Err(ApiError::bad_request(format!("invalid force value {other:?}"))),
+                };
+                let mut ctx = write_ctx(query, &user_agent)?;
+                rkube_ssa::validate_patch_options(true, &ctx.field_manager, force)?;
+                let applied: Value = serde_yaml::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+                if !applied.is_object() {
+                    return Err(ApiError::bad_request("an apply patch must be an object"));
+                }
+                ctx.apply = true;
+                let api_version = def.api_version();
+                let schema = rkube_ssa::BuiltinSchema::for_kind(&api_version, &def.kind);
+                let now = crate::meta::now();
+                let manager = ctx.field_manager.clone();
+                let sub = info.subresource.clone().unwrap_or_default();
+                let reset = rkube_ssa::reset_fields_for(&sub, def.has_status());
+                let (updated, created) = registry
+                    .update_with(def, ns, name, info.subresource.as_deref(), &ctx, |current| {
+                        let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now).with_subresource(&sub).with_reset_fields(&reset);
+                        rkube_ssa::apply(current, &applied, force.unwrap_or(false), &req, &schema).map_err(|e| e.to_api_error())
+                    })
+                    .await?;
+                let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+                return Ok(with_warnings(answer(def, status, &updated, out, query), &ctx));
             }
             let patch_body: Value = if body.len() > codec::MAX_BODY {
                 return Err(ApiError::too_large(codec::MAX_BODY));
             } else {
                 codec::decode_json(&body)?
             };
-            let ctx = write_ctx(query, user)?;
+            let ctx = write_ctx(query, &user_agent)?;
             let kind_path = def.kind.clone();
             let (updated, _) = registry
                 .update_with(def, ns, name, info.subresource.as_deref(), &ctx, |current| match current {
@@ -200,7 +233,7 @@ pub(crate) async fn handle(
         }
         ("update" | "patch", Some("scale")) => {
             let (headers, body) = read_body(req).await?;
-            let ctx = write_ctx(query, user)?;
+            let ctx = write_ctx(query, &user_agent)?;
             let write = if info.verb == "update" {
                 crate::subresources::ScaleWrite::Replace(codec::decode_body(&headers, &body)?)
             } else {
@@ -217,7 +250,7 @@ pub(crate) async fn handle(
         ("create", Some("binding")) => {
             let (headers, body) = read_body(req).await?;
             let body = codec::decode_body(&headers, &body)?;
-            let status = crate::subresources::bind(registry, def, ns, name, &body, &write_ctx(query, user)?).await?;
+            let status = crate::subresources::bind(registry, def, ns, name, &body, &write_ctx(query, &user_agent)?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
         ("create", Some("eviction")) => {
@@ -256,15 +289,4 @@ async fn delete_options(req: Request, query: &Query) -> Result<DeleteOpts, ApiEr
         precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned),
         dry_run,
     })
-}
-
-trait WithMessage {
-    fn with_message(self, m: &str) -> Self;
-}
-
-impl WithMessage for ApiError {
-    fn with_message(mut self, m: &str) -> Self {
-        self.message = m.to_owned();
-        self
-    }
 }
