@@ -15,6 +15,7 @@ pub(crate) async fn admit_create(registry: &Registry, def: &ResourceDef, ns: Opt
     if def.group.is_empty() && def.resource == "pods" {
         service_account(registry, ns.unwrap_or_default(), obj).await?;
         default_toleration_seconds(obj);
+        priority(registry, obj)?;
     }
     Ok(())
 }
@@ -95,6 +96,30 @@ async fn service_account(registry: &Registry, ns: &str, pod: &mut Value) -> Resu
             }
         }
     }
+    Ok(())
+}
+
+/// Priority: `spec.priority` and `preemptionPolicy` from the pod's PriorityClass (or the global default one).
+fn priority(registry: &Registry, pod: &mut Value) -> Result<(), ApiError> {
+    let classes = ResourceDef::builtin_named("scheduling.k8s.io", "priorityclasses");
+    let wanted = pod.pointer("/spec/priorityClassName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let (all, _) = registry.cache().list(&registry.prefix(&classes, None));
+    let class = match &wanted {
+        Some(name) => match all.iter().find(|c| c.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name)) {
+            Some(c) => Some(&c.value),
+            None => {
+                let pod_name = pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                return Err(ApiError::forbidden_because("", "pods", &pod_name, &format!("no PriorityClass with name {name} was found")));
+            }
+        },
+        None => all.iter().map(|c| &c.value).find(|c| c.get("globalDefault") == Some(&json!(true))),
+    };
+    let class = class.map(|c| rkube_validation::admission::PriorityClassRef {
+        name: c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+        value: c.get("value").and_then(Value::as_i64).unwrap_or(0),
+        preemption_policy: c.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority").to_owned(),
+    });
+    rkube_validation::admission::admit_priority(pod, class.as_ref());
     Ok(())
 }
 

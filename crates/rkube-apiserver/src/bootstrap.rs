@@ -38,6 +38,15 @@ async fn kubernetes_service(registry: &Registry, advertise: &str) -> Result<(), 
         },
     }))
     .await?;
+    if ip.parse::<std::net::IpAddr>().is_ok_and(|a| a.is_loopback()) {
+        // The founding guides' pit: an API server advertised on 127.0.0.1 cannot be reached from pods.
+        tracing::warn!(
+            advertise = %ip,
+            "the API server is advertised on a loopback address: pods cannot reach it through the `kubernetes` service; \
+             pass --node-ip or --advertise-address with this node's address"
+        );
+        return Ok(());
+    }
     let endpoints = json!({
         "apiVersion": "v1",
         "kind": "Endpoints",

@@ -95,6 +95,7 @@ pub struct Registry {
     cache: Arc<Cache>,
     services: crate::services::Allocator,
     openapi: std::sync::RwLock<rkube_openapi::Documents>,
+    validation: rkube_validation::Options,
 }
 
 fn is_services(def: &ResourceDef) -> bool {
@@ -141,8 +142,9 @@ fn rv_of(obj: &Value) -> Option<i64> {
 impl Registry {
     /// A registry over `store`, reading through `cache`, allocating service addresses from `ranges`.
     pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>, ranges: crate::services::ServiceRanges) -> Self {
+        let validation = rkube_validation::Options { node_port_range: ranges.node_ports, ..Default::default() };
         let services = crate::services::Allocator::new(store.clone(), keys.clone(), ranges);
-        Registry { store, keys, cache, services, openapi: std::sync::RwLock::new(rkube_openapi::Documents::new()) }
+        Registry { store, keys, cache, services, openapi: std::sync::RwLock::new(rkube_openapi::Documents::new()), validation }
     }
 
     /// The OpenAPI documents (built-ins plus established CRDs).
@@ -333,6 +335,7 @@ impl Registry {
         }
         strategy.prepare_create(&mut obj);
         strategy.default(&mut obj);
+        rkube_validation::default(&def.group, &def.resource, &mut obj);
         if def.namespaced {
             self.check_namespace_open(def, ns.unwrap_or_default(), &name).await?;
         }
@@ -341,6 +344,7 @@ impl Registry {
         let mut causes = meta::validate_name(strategy.name_rule(), &name, "metadata.name");
         causes.extend(validate_object_meta(&obj));
         causes.extend(strategy.validate(&obj, None));
+        causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &obj, None, &self.validation));
         if !causes.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
         }
@@ -449,12 +453,17 @@ impl Registry {
             }
             let mut new = merge_for_update(def, strategy, &old, wanted, subresource);
             if subresource.is_none() {
+                if is_services(def) {
+                    rkube_validation::service::prepare_service_update(&mut new, &old);
+                }
                 strategy.default(&mut new);
+                rkube_validation::default(&def.group, &def.resource, &mut new);
             }
             let mut new = track_managed_fields(def, Some(&old), new, subresource, ctx);
             let mut causes = validate_object_meta(&new);
             causes.extend(rkube_ssa::validate_managed_fields(&new));
             causes.extend(strategy.validate(&new, Some(&old)));
+            causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &new, Some(&old), &self.validation));
             causes.extend(immutable_meta(&new, &old));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&def.group, &def.kind, name, causes));

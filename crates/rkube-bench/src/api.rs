@@ -96,7 +96,7 @@ fn start_server(rkube: &Path, extra: &[String]) -> anyhow::Result<ServerProcess>
     let port = free_port()?;
     let log = std::fs::File::create(dir.path().join("server.log"))?;
     let mut child = Command::new(rkube)
-        .args(["server", "--disable-agent", "--node-name", "bench", "--node-ip", "127.0.0.1", "--bind-address", "127.0.0.1"])
+        .args(["server", "--disable-agent", "--node-name", "bench", "--bind-address", "127.0.0.1"])
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--https-listen-port", &port.to_string()])

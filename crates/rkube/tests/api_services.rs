@@ -10,8 +10,11 @@ fn kubernetes_service_on_the_first_ip_with_the_advertised_endpoint() {
     let s = Server::start();
     let ip = s.ok("1.33", &["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
     assert_eq!(ip, "10.254.0.1");
-    let ep = s.ok("1.33", &["get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}"]);
-    assert_eq!(ep, format!("127.0.0.1:{}", s.port));
+    // The advertised address is the node's (detected from the default route), never loopback.
+    let ep = s.ok("1.33", &["get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip} {.subsets[0].ports[0].port}"]);
+    let (ip, port) = ep.split_once(' ').expect("ip and port");
+    assert!(!ip.parse::<std::net::IpAddr>().expect("an IP").is_loopback(), "{ep}");
+    assert_eq!(port, s.port.to_string());
 }
 
 #[test]

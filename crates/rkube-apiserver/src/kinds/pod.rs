@@ -14,33 +14,6 @@ impl Strategy for Pod {
     fn reset_status_on_create(&self, obj: &mut Value) {
         obj["status"] = json!({ "phase": "Pending", "qosClass": qos_class(obj) });
     }
-    fn default(&self, obj: &mut Value) {
-        let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
-        spec.entry("restartPolicy").or_insert(json!("Always"));
-        spec.entry("terminationGracePeriodSeconds").or_insert(json!(30));
-        spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
-        spec.entry("schedulerName").or_insert(json!("default-scheduler"));
-        spec.entry("securityContext").or_insert(json!({}));
-        spec.entry("enableServiceLinks").or_insert(json!(true));
-        spec.entry("preemptionPolicy").or_insert(json!("PreemptLowerPriority"));
-        spec.entry("priority").or_insert(json!(0));
-        for list in ["containers", "initContainers"] {
-            if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
-                for c in cs.iter_mut().filter_map(Value::as_object_mut) {
-                    c.entry("terminationMessagePath").or_insert(json!("/dev/termination-log"));
-                    c.entry("terminationMessagePolicy").or_insert(json!("File"));
-                    let latest = c.get("image").and_then(Value::as_str).is_some_and(|i| !i.rsplit('/').next().unwrap_or(i).contains(':') || i.ends_with(":latest"));
-                    c.entry("imagePullPolicy").or_insert(json!(if latest { "Always" } else { "IfNotPresent" }));
-                    c.entry("resources").or_insert(json!({}));
-                    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
-                        for p in ports.iter_mut().filter_map(Value::as_object_mut) {
-                            p.entry("protocol").or_insert(json!("TCP"));
-                        }
-                    }
-                }
-            }
-        }
-    }
     fn extra_fields(&self) -> &'static [&'static str] {
         &[
             "spec.nodeName",

@@ -35,7 +35,7 @@ impl Server {
         let log = dir.path().join("server.log");
         let log_file = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["server", "--disable-agent", "--node-name", "test-node", "--node-ip", "127.0.0.1", "--bind-address", "127.0.0.1"])
+            .args(["server", "--disable-agent", "--node-name", "test-node", "--bind-address", "127.0.0.1"])
             .arg("--data-dir")
             .arg(dir.path())
             .args(["--https-listen-port", &port.to_string()])
