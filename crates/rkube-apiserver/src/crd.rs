@@ -120,6 +120,7 @@ async fn reconcile(app: &Arc<AppState>, crd: &Value) -> Result<(), ApiError> {
         let (g, p) = (crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default());
         app.catalog.set_custom(g, p, Vec::new());
         app.registry.openapi_mut().remove_crd(g, p);
+        app.registry.set_schemas(g, p, Vec::new());
         app.registry
             .update_with(&def, None, &name, None, &ctx, |cur| {
                 let mut next = cur.cloned().ok_or_else(|| ApiError::not_found(&def.group, &def.resource, &name))?;
@@ -134,6 +135,18 @@ async fn reconcile(app: &Arc<AppState>, crd: &Value) -> Result<(), ApiError> {
     let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_owned();
     let plural = crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_owned();
     app.catalog.set_custom(&group, &plural, defs_of(crd));
+    let schemas = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            let name = v.get("name")?.as_str()?.to_owned();
+            let schema = rkube_schema::Schema::from_crd_version(v.pointer("/schema/openAPIV3Schema")?).ok()?;
+            Some((name, Arc::new(schema)))
+        })
+        .collect();
+    app.registry.set_schemas(&group, &plural, schemas);
     if let Err(e) = app.registry.openapi_mut().apply_crd(crd) {
         tracing::warn!(crd = %name, error = %e, "CRD schema not published in OpenAPI");
     }

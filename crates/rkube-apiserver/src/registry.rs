@@ -96,6 +96,25 @@ pub struct Registry {
     services: crate::services::Allocator,
     openapi: std::sync::RwLock<rkube_openapi::Documents>,
     validation: rkube_validation::Options,
+    /// Structural schemas of custom resources by (group, version, plural), kept by the CRD controller.
+    schemas: std::sync::RwLock<std::collections::HashMap<(String, String, String), Arc<rkube_schema::Schema>>>,
+}
+
+fn is_crd(def: &ResourceDef) -> bool {
+    def.group == "apiextensions.k8s.io" && def.resource == "customresourcedefinitions"
+}
+
+/// Each version's openAPIV3Schema of a CRD must be structural (upstream refuses the CRD otherwise).
+fn crd_schema_causes(crd: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    for (i, v) in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+        if let Some(schema) = v.pointer("/schema/openAPIV3Schema")
+            && let Err(c) = rkube_schema::Schema::from_crd_version_at(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema"))
+        {
+            causes.extend(c);
+        }
+    }
+    causes
 }
 
 fn is_services(def: &ResourceDef) -> bool {
@@ -144,7 +163,15 @@ impl Registry {
     pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>, ranges: crate::services::ServiceRanges) -> Self {
         let validation = rkube_validation::Options { node_port_range: ranges.node_ports, ..Default::default() };
         let services = crate::services::Allocator::new(store.clone(), keys.clone(), ranges);
-        Registry { store, keys, cache, services, openapi: std::sync::RwLock::new(rkube_openapi::Documents::new()), validation }
+        Registry {
+            store,
+            keys,
+            cache,
+            services,
+            openapi: std::sync::RwLock::new(rkube_openapi::Documents::new()),
+            validation,
+            schemas: Default::default(),
+        }
     }
 
     /// The OpenAPI documents (built-ins plus established CRDs).
@@ -160,6 +187,42 @@ impl Registry {
     fn check_fields(&self, obj: &mut Value, ctx: &WriteCtx) -> Result<(), ApiError> {
         let docs = self.openapi();
         crate::fieldvalidation::check(&docs, ctx.field_validation, obj, &ctx.warnings)
+    }
+
+    /// Replaces the structural schemas of one custom resource (all its versions).
+    pub(crate) fn set_schemas(&self, group: &str, plural: &str, schemas: Vec<(String, Arc<rkube_schema::Schema>)>) {
+        let mut map = self.schemas.write().unwrap_or_else(|e| e.into_inner());
+        map.retain(|(g, _, p), _| !(g == group && p == plural));
+        for (version, s) in schemas {
+            map.insert((group.to_owned(), version, plural.to_owned()), s);
+        }
+    }
+
+    fn schema_of(&self, def: &ResourceDef) -> Option<Arc<rkube_schema::Schema>> {
+        self.schemas.read().unwrap_or_else(|e| e.into_inner()).get(&(def.group.clone(), def.version.clone(), def.resource.clone())).cloned()
+    }
+
+    /// A custom object against its CRD's schema: prune unknown fields (refused under Strict), default, validate.
+    fn custom_schema(&self, def: &ResourceDef, obj: &mut Value, ctx: &WriteCtx) -> Result<Vec<Cause>, ApiError> {
+        let Some(schema) = self.schema_of(def) else { return Ok(Vec::new()) };
+        let mut probe = obj.clone();
+        let unknown = schema.prune(&mut probe);
+        if !unknown.is_empty() {
+            match ctx.field_validation {
+                crate::fieldvalidation::Mode::Strict => {
+                    return Err(ApiError::bad_request(rkube_openapi::strict_decoding_error(&unknown).unwrap_or_default()));
+                }
+                crate::fieldvalidation::Mode::Warn => {
+                    for p in &unknown {
+                        ctx.warnings.push(rkube_schema::unknown_field_warning(p));
+                    }
+                }
+                crate::fieldvalidation::Mode::Ignore => {}
+            }
+        }
+        *obj = probe;
+        schema.apply_defaults(obj);
+        Ok(schema.validate(obj))
     }
 
     /// The service address allocator.
@@ -345,6 +408,10 @@ impl Registry {
         causes.extend(validate_object_meta(&obj));
         causes.extend(strategy.validate(&obj, None));
         causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &obj, None, &self.validation));
+        causes.extend(self.custom_schema(def, &mut obj, ctx)?);
+        if is_crd(def) {
+            causes.extend(crd_schema_causes(&obj));
+        }
         if !causes.is_empty() {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
         }
@@ -464,6 +531,10 @@ impl Registry {
             causes.extend(rkube_ssa::validate_managed_fields(&new));
             causes.extend(strategy.validate(&new, Some(&old)));
             causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &new, Some(&old), &self.validation));
+            causes.extend(self.custom_schema(def, &mut new, ctx)?);
+            if is_crd(def) {
+                causes.extend(crd_schema_causes(&new));
+            }
             causes.extend(immutable_meta(&new, &old));
             if !causes.is_empty() {
                 return Err(ApiError::invalid(&def.group, &def.kind, name, causes));
