@@ -1,6 +1,7 @@
 //! Admission plugins run on create, in upstream's order after defaulting: ServiceAccount (the pod's
-//! service account, its token volume and image pull secrets) and DefaultTolerationSeconds.
-//! NamespaceLifecycle lives in the registry; LimitRanger and ResourceQuota are not built yet.
+//! service account, its token volume and image pull secrets), LimitRanger, DefaultTolerationSeconds,
+//! Priority and ResourceQuota.
+//! NamespaceLifecycle lives in the registry; LimitRanger and ResourceQuota in `quota.rs`.
 
 use rkube_apimachinery::ApiError;
 use serde_json::{Value, json};
@@ -14,8 +15,12 @@ const SA_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 pub(crate) async fn admit_create(registry: &Registry, def: &ResourceDef, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
     if def.group.is_empty() && def.resource == "pods" {
         service_account(registry, ns.unwrap_or_default(), obj).await?;
+        crate::quota::limit_ranger(registry, ns.unwrap_or_default(), obj)?;
         default_toleration_seconds(obj);
         priority(registry, obj)?;
+    }
+    if let Some(ns) = ns.filter(|_| def.namespaced) {
+        crate::quota::resource_quota(registry, def, ns, obj)?;
     }
     Ok(())
 }

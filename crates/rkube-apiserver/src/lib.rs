@@ -20,6 +20,7 @@ mod metrics;
 pub mod patch;
 pub mod printers;
 mod query;
+mod quota;
 pub mod rbac;
 pub mod registry;
 pub mod request_info;

@@ -77,3 +77,33 @@ fn pods_get_their_service_account_token_volume_and_default_tolerations() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("error looking up service account default/nobody: serviceaccount \"nobody\" not found"), "{err}");
 }
+
+#[test]
+fn limit_ranges_and_resource_quotas_admit_as_upstream() {
+    let s = Server::start();
+    s.ok("1.33", &["create", "namespace", "q"]);
+    // The ServiceAccount controller creates `default`; creating it here too keeps this test independent of it.
+    let _ = s.kubectl("1.33", &["-n", "q", "create", "serviceaccount", "default"]);
+    let lr = r#"{"apiVersion":"v1","kind":"LimitRange","metadata":{"name":"lr"},"spec":{"limits":[{"type":"Container","default":{"cpu":"500m","memory":"128Mi"},"defaultRequest":{"cpu":"100m","memory":"64Mi"},"max":{"cpu":"1"}}]}}"#;
+    assert!(s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], lr).status.success());
+    let pod = |name: &str, cpu: &str| format!(r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},"spec":{{"containers":[{{"name":"c","image":"busybox","resources":{{"limits":{{"cpu":"{cpu}"}}}}}}]}}}}"#);
+    let out = s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], &pod("big", "2"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"), "{err}");
+    let out = s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], &pod("ok", "200m"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let res = s.ok("1.33", &["-n", "q", "get", "pod", "ok", "-o", "jsonpath={.spec.containers[0].resources.requests.memory} {.spec.containers[0].resources.limits.memory}"]);
+    assert_eq!(res, "64Mi 128Mi", "LimitRange defaults applied");
+
+    s.ok("1.33", &["-n", "q", "create", "quota", "rq", "--hard=pods=1,configmaps=2"]);
+    let out = s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], &pod("second", "200m"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("exceeded quota: rq, requested: pods=1, used: pods=1, limited: pods=1"), "{err}");
+    // kube-root-ca.crt (published by the controllers) may already count against configmaps=2.
+    let before: usize = s.ok("1.33", &["-n", "q", "get", "cm", "-o", "name"]).lines().count();
+    for i in before..2 {
+        s.ok("1.33", &["-n", "q", "create", "configmap", &format!("c{i}")]);
+    }
+    let err = s.fails("1.33", &["-n", "q", "create", "configmap", "one-too-many"]);
+    assert!(err.contains("exceeded quota: rq, requested: configmaps=1, used: configmaps=2, limited: configmaps=2"), "{err}");
+}
