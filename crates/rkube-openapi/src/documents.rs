@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::gvk::{Gvk, gv_path, parse_gv_path};
-use crate::published::Published;
+use crate::published::{Published, V2Protobuf};
 use crate::validate::{Mode, Walker};
 use crate::{custom::CustomResource, defs, v2, v3};
 
@@ -19,6 +19,8 @@ use crate::{custom::CustomResource, defs, v2, v3};
 #[derive(Debug)]
 struct Rendered {
     v2: Arc<Published>,
+    /// `v2` as protobuf, encoded on first request: most clients never ask for it.
+    v2_protobuf: OnceLock<Arc<V2Protobuf>>,
     v3: BTreeMap<String, Arc<Published>>,
 }
 
@@ -105,7 +107,7 @@ impl Documents {
     fn render(&self) -> Rendered {
         let builtin_v3 = crate::builtin_v3();
         if self.custom.is_empty() {
-            return Rendered { v2: crate::builtin_v2(), v3: builtin_v3.clone() };
+            return Rendered { v2: crate::builtin_v2(), v2_protobuf: OnceLock::new(), v3: builtin_v3.clone() };
         }
         let mut model = crate::builtin_model().clone();
         for cr in self.custom.values() {
@@ -120,12 +122,29 @@ impl Documents {
         for (g, v) in custom_gvs {
             docs.insert(gv_path(&g, &v), Arc::new(Published::new(v3::render_gv(&model, &g, &v))));
         }
-        Rendered { v2: Arc::new(Published::new(v2::render(&model))), v3: docs }
+        Rendered { v2: Arc::new(Published::new(v2::render(&model))), v2_protobuf: OnceLock::new(), v3: docs }
     }
 
     /// The Swagger 2.0 document (`GET /openapi/v2`).
     pub fn v2(&self) -> Arc<Published> {
         self.rendered().v2.clone()
+    }
+
+    /// The Swagger 2.0 document as gnostic protobuf (`GET /openapi/v2` asking for
+    /// [`V2Protobuf::CONTENT_TYPE`]).
+    pub fn v2_protobuf(&self) -> Arc<V2Protobuf> {
+        let rendered = self.rendered();
+        rendered
+            .v2_protobuf
+            .get_or_init(|| {
+                // Without custom resources this is the built-in document: share its process-wide encoding.
+                if Arc::ptr_eq(&rendered.v2, &crate::builtin_v2()) {
+                    crate::builtin_v2_protobuf()
+                } else {
+                    Arc::new(V2Protobuf::encode(rendered.v2.value()))
+                }
+            })
+            .clone()
     }
 
     /// The OpenAPI v3 index (`GET /openapi/v3`).

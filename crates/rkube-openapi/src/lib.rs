@@ -3,7 +3,8 @@
 //! kubectl explain, apply and validation read these documents; they cover the resources of rkube's
 //! catalogue.
 //!
-//! - [`v2`]: the Swagger 2.0 document served at `/openapi/v2`.
+//! - [`v2`]: the Swagger 2.0 document served at `/openapi/v2`; [`v2_protobuf`] is the same in the gnostic
+//!   protobuf form kubectl asks for, and [`v2_format`] picks between them by `Accept` header.
 //! - [`v3_index`] and [`v3_group_version`]: `/openapi/v3` and `/openapi/v3/apis/<group>/<version>`.
 //! - [`unknown_fields`] and [`strict_decoding_error`]: `fieldValidation=Strict|Warn` for built-in kinds.
 //! - [`Documents`]: the same with custom resources added and removed at run time.
@@ -22,19 +23,24 @@ mod documents;
 mod error;
 mod gvk;
 mod model;
+mod negotiate;
 mod ops;
 mod params;
 mod patch_meta;
+mod pb_writer;
 mod published;
 mod types;
 mod v2;
+mod v2_proto;
 mod v3;
 mod validate;
+mod yaml_text;
 
 pub use custom::CustomResource;
 pub use documents::Documents;
 pub use error::{Error, Result};
-pub use published::Published;
+pub use negotiate::{V2Format, v2_format};
+pub use published::{Published, V2Protobuf};
 pub use validate::{strict_decoding_error, unknown_field_message};
 
 use gvk::{Gvk, gv_path, parse_gv_path};
@@ -43,6 +49,7 @@ use validate::{Mode, Walker};
 
 static MODEL: OnceLock<Model> = OnceLock::new();
 static V2: OnceLock<Arc<Published>> = OnceLock::new();
+static V2_PROTOBUF: OnceLock<Arc<V2Protobuf>> = OnceLock::new();
 static V3: OnceLock<BTreeMap<String, Arc<Published>>> = OnceLock::new();
 
 /// The model of the built-in resources, generated on first use.
@@ -52,6 +59,10 @@ fn builtin_model() -> &'static Model {
 
 fn builtin_v2() -> Arc<Published> {
     V2.get_or_init(|| Arc::new(Published::new(v2::render(builtin_model())))).clone()
+}
+
+fn builtin_v2_protobuf() -> Arc<V2Protobuf> {
+    V2_PROTOBUF.get_or_init(|| Arc::new(V2Protobuf::encode(v2()))).clone()
 }
 
 fn builtin_v3() -> &'static BTreeMap<String, Arc<Published>> {
@@ -66,6 +77,12 @@ pub fn v2() -> &'static Value {
 /// The Swagger 2.0 document of the built-in resources, with its bytes and hash.
 pub fn v2_document() -> &'static Published {
     V2.get_or_init(|| Arc::new(Published::new(v2::render(builtin_model()))))
+}
+
+/// The Swagger 2.0 document of the built-in resources as gnostic protobuf (`openapi.v2.Document`),
+/// encoded on first use.
+pub fn v2_protobuf() -> &'static V2Protobuf {
+    V2_PROTOBUF.get_or_init(|| Arc::new(V2Protobuf::encode(v2())))
 }
 
 /// The OpenAPI v3 index of the built-in group-versions:

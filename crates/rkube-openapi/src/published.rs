@@ -27,7 +27,7 @@ impl Published {
     pub fn new(value: Value) -> Self {
         // Serializing a `Value` cannot fail: its map keys are strings.
         let bytes = serde_json::to_vec(&value).unwrap_or_default();
-        let hash = Sha512::digest(&bytes).iter().map(|b| format!("{b:02X}")).collect();
+        let hash = hash(&bytes);
         Self { value, bytes, hash }
     }
 
@@ -42,6 +42,59 @@ impl Published {
     }
 
     /// Upper-case hex SHA-512 of [`Published::bytes`].
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// The `ETag` header value: the hash, quoted.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", self.hash)
+    }
+}
+
+/// Upstream's document hash: upper-case hex SHA-512.
+fn hash(bytes: &[u8]) -> String {
+    Sha512::digest(bytes).iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// The Swagger 2.0 document as the gnostic protobuf `openapi.v2.Document` kubectl asks for (`GET
+/// /openapi/v2` with `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`), with its hash.
+///
+/// Serve it with [`V2Protobuf::CONTENT_TYPE`] and `Vary: Accept`. Upstream reuses the JSON document's
+/// `ETag` for it (the `Vary` header tells the two apart); this one hashes its own bytes, so a cache that
+/// ignores `Vary` cannot revalidate one form with the other's tag.
+#[derive(Clone)]
+pub struct V2Protobuf {
+    bytes: Vec<u8>,
+    hash: String,
+}
+
+// Megabytes of bytes: debug output names them by size and hash instead.
+impl std::fmt::Debug for V2Protobuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("V2Protobuf").field("bytes", &self.bytes.len()).field("hash", &self.hash).finish()
+    }
+}
+
+impl V2Protobuf {
+    /// The `Content-Type` upstream answers protobuf requests for `/openapi/v2` with, whichever of the
+    /// two protobuf media types was asked for (kube-openapi's handler; the `@v1.0` spelling kubectl sends
+    /// is the deprecated one).
+    pub const CONTENT_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+    /// Encodes a Swagger 2.0 document (such as [`Published::value`] of the v2 document) and hashes it.
+    pub fn encode(swagger: &Value) -> Self {
+        let bytes = crate::v2_proto::encode(swagger);
+        let hash = hash(&bytes);
+        Self { bytes, hash }
+    }
+
+    /// The protobuf bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Upper-case hex SHA-512 of [`V2Protobuf::bytes`].
     pub fn hash(&self) -> &str {
         &self.hash
     }

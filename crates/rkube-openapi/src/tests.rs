@@ -358,19 +358,23 @@ fn build_cost() {
     let generated = start.elapsed();
     let v2 = Published::new(v2::render(&model));
     let with_v2 = start.elapsed();
+    let v2_protobuf = crate::V2Protobuf::encode(v2.value());
+    let with_v2_protobuf = start.elapsed();
     let v3 = v3::render_all(&model);
     let with_v3 = start.elapsed();
     let v3_bytes: usize = v3.values().map(|d| d.bytes().len()).sum();
     let largest = v3.iter().max_by_key(|(_, d)| d.bytes().len()).map(|(k, d)| format!("{k} {} B", d.bytes().len()));
     eprintln!(
         "schemas generated in {generated:?} ({} definitions); v2: {} B, rendered and hashed in {:?}; \
-         v3: {} documents, {v3_bytes} B, in {:?}; largest {}",
+         v2 protobuf: {} B, encoded and hashed in {:?}; v3: {} documents, {v3_bytes} B, in {:?}; largest {}",
         model.defs.schemas.len(),
         v2.bytes().len(),
         with_v2 - generated,
+        v2_protobuf.bytes().len(),
+        with_v2_protobuf - with_v2,
         v3.len(),
-        with_v3 - with_v2,
+        with_v3 - with_v2_protobuf,
         largest.unwrap_or_default(),
     );
-    assert!(!v2.bytes().is_empty() && !v3.is_empty());
+    assert!(!v2.bytes().is_empty() && !v2_protobuf.bytes().is_empty() && !v3.is_empty());
 }

@@ -38,7 +38,9 @@ fn uid(s: &Server, ns: &str, kind_name: &str) -> String {
 fn create_dependent(s: &Server, ns: &str, name: &str, owners: &[(&str, &str)], block: bool) {
     let refs: Vec<String> = owners
         .iter()
-        .map(|(n, u)| format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","name":"{n}","uid":"{u}","blockOwnerDeletion":{block}}}"#))
+        .map(|(n, u)| {
+            format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","name":"{n}","uid":"{u}","blockOwnerDeletion":{block}}}"#)
+        })
         .collect();
     let manifest = format!(
         r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{ns}","ownerReferences":[{}]}},"data":{{"k":"v"}}}}"#,
@@ -53,28 +55,52 @@ fn namespaces_get_a_default_service_account_and_the_root_ca() {
     let s = Server::start();
     let ca = std::fs::read_to_string(s.dir.path().join("server/tls/ca.crt")).expect("the cluster CA");
     for ns in ["default", "kube-system"] {
-        eventually(&s, 30, &format!("default serviceaccount in {ns}"), || exists(&s, &["-n", ns, "get", "serviceaccount", "default"]));
+        eventually(&s, 30, &format!("default serviceaccount in {ns}"), || {
+            exists(&s, &["-n", ns, "get", "serviceaccount", "default"])
+        });
     }
     s.ok(V, &["create", "namespace", "fresh"]);
-    eventually(&s, 30, "default serviceaccount in fresh", || exists(&s, &["-n", "fresh", "get", "serviceaccount", "default"]));
+    eventually(&s, 30, "default serviceaccount in fresh", || {
+        exists(&s, &["-n", "fresh", "get", "serviceaccount", "default"])
+    });
     eventually(&s, 30, "kube-root-ca.crt in fresh", || {
-        get(&s, &["-n", "fresh", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}"]).is_some_and(|pem| pem.trim() == ca.trim())
+        get(&s, &["-n", "fresh", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}"])
+            .is_some_and(|pem| pem.trim() == ca.trim())
     });
     // Deleted: created again (a new object).
     let first = uid(&s, "fresh", "serviceaccount/default");
     s.ok(V, &["-n", "fresh", "delete", "serviceaccount", "default"]);
     eventually(&s, 30, "default serviceaccount re-created", || {
-        get(&s, &["-n", "fresh", "get", "serviceaccount", "default", "-o", "jsonpath={.metadata.uid}"]).is_some_and(|u| !u.is_empty() && u != first)
+        get(&s, &["-n", "fresh", "get", "serviceaccount", "default", "-o", "jsonpath={.metadata.uid}"])
+            .is_some_and(|u| !u.is_empty() && u != first)
     });
     // Changed: put back.
-    s.ok(V, &["-n", "fresh", "patch", "configmap", "kube-root-ca.crt", "--type=merge", "-p", r#"{"data":{"ca.crt":"tampered"}}"#]);
+    s.ok(
+        V,
+        &[
+            "-n",
+            "fresh",
+            "patch",
+            "configmap",
+            "kube-root-ca.crt",
+            "--type=merge",
+            "-p",
+            r#"{"data":{"ca.crt":"tampered"}}"#,
+        ],
+    );
     eventually(&s, 30, "kube-root-ca.crt repaired", || {
-        get(&s, &["-n", "fresh", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}"]).is_some_and(|pem| pem.trim() == ca.trim())
+        get(&s, &["-n", "fresh", "get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}"])
+            .is_some_and(|pem| pem.trim() == ca.trim())
     });
     s.ok(V, &["-n", "fresh", "delete", "configmap", "kube-root-ca.crt"]);
-    eventually(&s, 30, "kube-root-ca.crt re-created", || exists(&s, &["-n", "fresh", "get", "configmap", "kube-root-ca.crt"]));
+    eventually(&s, 30, "kube-root-ca.crt re-created", || {
+        exists(&s, &["-n", "fresh", "get", "configmap", "kube-root-ca.crt"])
+    });
     // The controller manager holds its lease.
-    let holder = s.ok(V, &["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"]);
+    let holder = s.ok(
+        V,
+        &["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"],
+    );
     assert!(holder.starts_with("test-node_"), "{holder}");
 }
 
@@ -109,12 +135,30 @@ fn a_namespace_waits_for_finalizers_and_says_so() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     s.ok(V, &["delete", "namespace", "held", "--wait=false"]);
     eventually(&s, 30, "NamespaceFinalizersRemaining condition", || {
-        get(&s, &["get", "namespace", "held", "-o", "jsonpath={.status.conditions[?(@.type==\"NamespaceFinalizersRemaining\")].message}"])
-            .is_some_and(|m| m.contains("example.com/hold in 1 resource instances"))
+        get(
+            &s,
+            &[
+                "get",
+                "namespace",
+                "held",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"NamespaceFinalizersRemaining\")].message}",
+            ],
+        )
+        .is_some_and(|m| m.contains("example.com/hold in 1 resource instances"))
     });
     let phase = s.ok(V, &["get", "namespace", "held", "-o", "jsonpath={.status.phase}"]);
     assert_eq!(phase, "Terminating");
-    let remaining = s.ok(V, &["get", "namespace", "held", "-o", "jsonpath={.status.conditions[?(@.type==\"NamespaceContentRemaining\")].message}"]);
+    let remaining = s.ok(
+        V,
+        &[
+            "get",
+            "namespace",
+            "held",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"NamespaceContentRemaining\")].message}",
+        ],
+    );
     assert!(remaining.contains("configmaps. has 1 resource instances"), "{remaining}");
     // Releasing the finalizer lets the namespace go.
     s.ok(V, &["-n", "held", "patch", "configmap", "held", "--type=merge", "-p", r#"{"metadata":{"finalizers":null}}"#]);
@@ -172,7 +216,8 @@ fn garbage_collector_checks_owners_by_uid() {
     create_dependent(&s, ns, "shared", &[("a", &a), ("b", &b)], false);
     s.ok(V, &["-n", ns, "delete", "configmap", "a"]);
     eventually(&s, 30, "shared keeps only b", || {
-        get(&s, &["-n", ns, "get", "configmap", "shared", "-o", "jsonpath={.metadata.ownerReferences[*].name}"]).is_some_and(|n| n.trim() == "b")
+        get(&s, &["-n", ns, "get", "configmap", "shared", "-o", "jsonpath={.metadata.ownerReferences[*].name}"])
+            .is_some_and(|n| n.trim() == "b")
     });
     // A live owner keeps its dependent.
     std::thread::sleep(Duration::from_secs(2));
@@ -201,5 +246,143 @@ fn an_idle_cluster_makes_few_requests() {
     let after = requests(&s);
     // Two of these are this test's own /metrics reads; lease renewals every 2 s are the expected rest.
     let per_second = (after - before) / window.as_secs_f64();
-    assert!(per_second < 2.0, "{} requests in {window:?} ({per_second:.2}/s) while idle\nserver log:\n{}", after - before, s.log_tail());
+    assert!(
+        per_second < 2.0,
+        "{} requests in {window:?} ({per_second:.2}/s) while idle\nserver log:\n{}",
+        after - before,
+        s.log_tail()
+    );
+}
+
+/// A second `rkube server` on the data dir (and so the store) of a running one: a standby controller manager.
+struct Peer {
+    child: std::process::Child,
+    kubeconfig: std::path::PathBuf,
+    log: std::path::PathBuf,
+}
+
+impl Peer {
+    fn start(dir: &std::path::Path) -> Peer {
+        use std::io::{BufRead, BufReader};
+        let kubeconfig = dir.join("peer-kubeconfig.yaml");
+        let log = dir.join("peer.log");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rkube"))
+            // As the harness starts the first server: same node name and address, so the serving certificate fits both.
+            .args(["server", "--disable-agent", "--node-name", "test-node", "--bind-address", "127.0.0.1"])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--https-listen-port", &common::free_port().to_string()])
+            .arg("--write-kubeconfig")
+            .arg(&kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("peer log"))
+            .spawn()
+            .expect("start the peer server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("is ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let peer = Peer { child, kubeconfig, log };
+        assert!(
+            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
+            "peer not ready:\n{}",
+            std::fs::read_to_string(&peer.log).unwrap_or_default()
+        );
+        peer
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Option<String> {
+        let out = common::kubectl_with(V, &self.kubeconfig, args, None);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn two_servers_on_one_store_elect_one_controller_manager() {
+    let mut a = Server::start();
+    let holder = |out: Option<String>| out.unwrap_or_default().trim().to_owned();
+    let lease =
+        ["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"];
+    eventually(&a, 30, "a holds the lease", || !holder(get(&a, &lease)).is_empty());
+    let first = holder(get(&a, &lease));
+    let b = Peer::start(a.dir.path());
+    // The standby does not take a lease that is being renewed.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(holder(b.kubectl(&lease)), first, "the lease moved while its holder renews it");
+    let peer_log = std::fs::read_to_string(&b.log).unwrap_or_default();
+    assert!(!peer_log.contains("became leader"), "the standby started its controllers:\n{peer_log}");
+    // The leader stops (and releases the lease): the standby takes over and acts.
+    a.stop();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = holder(b.kubectl(&lease));
+        if !now.is_empty() && now != first {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the standby did not take the lease (holder {now:?})");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(b.kubectl(&["create", "namespace", "after-failover"]).is_some());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.kubectl(&["-n", "after-failover", "get", "serviceaccount", "default"]).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the new leader's controllers do not act:\n{}",
+            std::fs::read_to_string(&b.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+const CRD: &str = r#"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition",
+"metadata":{"name":"widgets.example.com"},
+"spec":{"group":"example.com","scope":"Namespaced","names":{"plural":"widgets","singular":"widget","kind":"Widget"},
+"versions":[{"name":"v1","served":true,"storage":true,"schema":{"openAPIV3Schema":{"type":"object","x-kubernetes-preserve-unknown-fields":true}}}]}}"#;
+
+#[test]
+fn custom_resources_are_collected_and_deleted_with_their_namespace() {
+    let s = Server::start();
+    let out = s.kubectl_stdin(V, &["create", "-f", "-"], CRD);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.ok(V, &["wait", "--for=condition=Established", "crd/widgets.example.com", "--timeout=30s"]);
+    s.ok(V, &["create", "namespace", "crs"]);
+    s.ok(V, &["-n", "crs", "create", "configmap", "owner"]);
+    let owner = uid(&s, "crs", "configmap/owner");
+    let owned = format!(
+        r#"{{"apiVersion":"example.com/v1","kind":"Widget","metadata":{{"name":"owned","namespace":"crs","ownerReferences":[{{"apiVersion":"v1","kind":"ConfigMap","name":"owner","uid":"{owner}"}}]}}}}"#
+    );
+    let loose = r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"loose","namespace":"crs"}}"#;
+    for manifest in [owned.as_str(), loose] {
+        let out = s.kubectl_stdin(V, &["create", "--validate=false", "-f", "-"], manifest);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    // The collector learns of the new resource from the CRD and collects its objects too.
+    s.ok(V, &["-n", "crs", "delete", "configmap", "owner"]);
+    eventually(&s, 30, "the owned widget collected", || !exists(&s, &["-n", "crs", "get", "widgets", "owned"]));
+    assert!(exists(&s, &["-n", "crs", "get", "widgets", "loose"]));
+    // The namespace controller finds custom resources by discovery too.
+    s.ok(V, &["delete", "namespace", "crs", "--timeout=60s"]);
+    let left = s.ok(V, &["get", "widgets", "-A", "-o", "name"]);
+    assert!(left.trim().is_empty(), "widgets left: {left}");
 }

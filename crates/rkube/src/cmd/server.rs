@@ -161,6 +161,9 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let local = if config.bind.ip().is_unspecified() || config.bind.ip().is_loopback() { "127.0.0.1".to_owned() } else { config.bind.ip().to_string() };
     let url = format!("https://{local}:{}", config.bind.port());
     pki.write_admin_kubeconfig(&config.kubeconfig, &url).with_context(|| format!("writing the admin kubeconfig {}", config.kubeconfig.display()))?;
+    // The controllers run in this process but reach the API like any client: HTTPS to `url`, as
+    // system:kube-controller-manager (a client certificate issued now, kept in memory).
+    let controllers_config = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name).await.context("configuring the controllers")?;
 
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     if let StoreConfig::Etcd { compaction_interval, .. } = &config.store {
@@ -177,18 +180,41 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     };
     let mut api = tokio::spawn(rkube_apiserver::run(api_config, store, shutdown.clone(), ready_tx));
     tokio::select! {
-        r = ready.wait_for(|r| *r) => { r.context("the API server stopped before it was ready")?; }
+        r = ready.wait_for(|r| *r) => {
+            if r.is_err() {
+                // The API server dropped its readiness sender: it failed; its error says why.
+                (&mut api).await.context("the API server task panicked")??;
+                anyhow::bail!("the API server stopped before it was ready");
+            }
+        }
         r = &mut api => { r.context("the API server task panicked")??; anyhow::bail!("the API server stopped"); }
+    }
+    // Controllers get their own stop signal: at shutdown they stop (and release their lease) while the API still answers.
+    let (controllers_stop_tx, controllers_stop) = tokio::sync::watch::channel(false);
+    let (controllers_ready_tx, mut controllers_ready) = tokio::sync::watch::channel(false);
+    let mut controllers = tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop, controllers_ready_tx));
+    tokio::select! {
+        r = controllers_ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
+        r = &mut controllers => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
     }
     eprintln!("[4/4] ready");
     if !config.disable_agent {
         tracing::warn!("the node agent is not built yet: this server runs the control plane only (same as --disable-agent)");
     }
     println!("rkube server is ready. Use kubectl with:\n  export KUBECONFIG={}\n  kubectl get namespaces", config.kubeconfig.display());
-    tokio::select! {
-        r = &mut api => { r.context("the API server task panicked")??; }
-        _ = crate::signals::terminated() => { tracing::info!("shutting down"); }
+    let outcome = tokio::select! {
+        r = &mut api => { r.context("the API server task panicked")??; Ok(()) }
+        r = &mut controllers => Err(match r {
+            Ok(Err(e)) => anyhow::Error::new(e).context("the controllers failed"),
+            Ok(Ok(())) => anyhow::anyhow!("the controllers stopped"),
+            Err(e) => anyhow::Error::new(e).context("the controllers task panicked"),
+        }),
+        _ = crate::signals::terminated() => { tracing::info!("shutting down"); Ok(()) }
+    };
+    let _ = controllers_stop_tx.send(true);
+    if !controllers.is_finished() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut controllers).await;
     }
     let _ = shutdown_tx.send(true);
-    Ok(())
+    outcome
 }

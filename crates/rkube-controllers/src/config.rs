@@ -1,0 +1,57 @@
+//! The controller manager's configuration, and the in-process client identity the server gives it.
+
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// The user name the controller manager authenticates as (upstream's).
+pub const USER: &str = "system:kube-controller-manager";
+
+/// The group of that user. `system:masters` (authorization bypass) because rkube's RBAC bootstrap has no
+/// `system:controller:*` roles yet, and what the namespace controller and the garbage collector need is
+/// upstream's grant to them anyway: every verb they use on every resource, custom ones included.
+pub const GROUP: &str = rkube_pki::MASTERS_GROUP;
+
+/// How long the in-memory client certificate is valid; a new one is issued at every start.
+const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// Everything the controllers need to run.
+#[derive(Clone, Debug)]
+pub struct ControllersConfig {
+    /// How to reach the API server: URL, trusted CA, client identity. The controllers talk to the API only.
+    pub kube: kube::Config,
+    /// The cluster CA certificate (PEM) that the root CA publisher puts in every namespace as `kube-root-ca.crt`.
+    pub root_ca_pem: String,
+    /// This process's leader-election identity (unique per process, as upstream's `hostname_uuid`).
+    pub identity: String,
+    /// Whether to act only while holding the `kube-system/kube-controller-manager` lease (on by default;
+    /// off only where a single process is guaranteed, e.g. tests).
+    pub leader_elect: bool,
+}
+
+impl ControllersConfig {
+    /// The configuration for controllers inside the server process: TLS to `server_url` trusting the cluster
+    /// CA, as `system:kube-controller-manager` with a client certificate issued now by the CA and kept in
+    /// memory only. `node_name` starts the leader-election identity.
+    pub async fn in_process(server_url: &str, pki: &rkube_pki::Pki, node_name: &str) -> Result<ControllersConfig> {
+        let cert = pki.issue_client_cert(USER, &[GROUP], CERT_VALIDITY).map_err(Error::Certificate)?;
+        let kubeconfig = rkube_pki::Kubeconfig::with_client_cert(
+            server_url,
+            pki.ca_cert_pem(),
+            USER,
+            cert.cert_pem(),
+            cert.key_pem(),
+        );
+        let yaml = kubeconfig.to_yaml().map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        let parsed = kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        let kube = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        Ok(ControllersConfig {
+            kube,
+            root_ca_pem: pki.ca_cert_pem().to_owned(),
+            identity: format!("{node_name}_{}", uuid::Uuid::new_v4()),
+            leader_elect: true,
+        })
+    }
+}
