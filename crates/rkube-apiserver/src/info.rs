@@ -21,11 +21,24 @@ pub(crate) const KUBE_MINOR: &str = "33";
 pub(crate) async fn answer(app: &Arc<AppState>, path: &str, headers: &http::HeaderMap) -> Result<Response, ApiError> {
     let accept = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
     match path {
-        // client-go asks for v2 only as gnostic protobuf, which rkube does not produce yet: answering JSON
-        // would be a parse error in kubectl, while 404 makes it carry on without a v2 schema (it uses v3).
-        "/openapi/v2" if accept.contains("protobuf") && !accept.contains("json") && !accept.contains("*/*") => {
-            Err(ApiError::no_such_resource())
-        }
+        "/openapi/v2" => match rkube_openapi::v2_format(Some(accept).filter(|a| !a.is_empty())) {
+            Some(rkube_openapi::V2Format::Protobuf) => {
+                let doc = app.registry.openapi().v2_protobuf();
+                let mut r = Response::new(Body::from(doc.bytes().to_vec()));
+                r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(rkube_openapi::V2Protobuf::CONTENT_TYPE));
+                if let Ok(etag) = HeaderValue::from_str(&doc.etag()) {
+                    r.headers_mut().insert(http::header::ETAG, etag);
+                }
+                r.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Accept"));
+                Ok(r)
+            }
+            Some(rkube_openapi::V2Format::Json) => {
+                let mut r = published(&app.registry.openapi().v2(), false);
+                r.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Accept"));
+                Ok(r)
+            }
+            None => Err(ApiError::not_acceptable(accept)),
+        },
         "/version" | "/version/" => Ok(respond(
             StatusCode::OK,
             &json!({
@@ -46,23 +59,25 @@ pub(crate) async fn answer(app: &Arc<AppState>, path: &str, headers: &http::Head
             r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
             Ok(r)
         }
-        "/openapi/v2" => Ok(published(&app.registry.openapi().v2())),
         "/openapi/v3" | "/openapi/v3/" => Ok(respond(StatusCode::OK, &app.registry.openapi().v3_index(), Output::Json)),
         p if p.starts_with("/openapi/v3/") => {
             let doc = app.registry.openapi().v3_group_version(&p["/openapi/v3/".len()..]);
-            doc.map(|d| published(&d)).ok_or_else(ApiError::no_such_resource)
+            doc.map(|d| published(&d, true)).ok_or_else(ApiError::no_such_resource)
         }
         _ => Err(ApiError::no_such_resource()),
     }
 }
 
 /// A published OpenAPI document with its ETag; the hash in the URL changes with the content, so clients cache it.
-fn published(doc: &rkube_openapi::Published) -> Response {
+/// `immutable` only for URLs that carry the document's hash (v3), never for `/openapi/v2`, which changes with CRDs.
+fn published(doc: &rkube_openapi::Published, immutable: bool) -> Response {
     let mut r = Response::new(Body::from(doc.bytes().to_vec()));
     r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     if let Ok(etag) = HeaderValue::from_str(&doc.etag()) {
         r.headers_mut().insert(http::header::ETAG, etag);
     }
-    r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    if immutable {
+        r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    }
     r
 }

@@ -45,7 +45,7 @@ fn client_side_apply_three_way_merge() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got = s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.metadata.labels.tier} {.metadata.annotations.owner} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[1].name}"]);
     assert_eq!(got, "b ops nginx:2 sidecar");
-    let out = s.kubectl_stdin("1.27", &["apply", "--validate=false", "-f", "-"], &deployment("c", 3, "nginx:3"));
+    let out = s.kubectl_stdin("1.27", &["apply", "-f", "-"], &deployment("c", 3, "nginx:3"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.metadata.labels.tier} {.spec.replicas}"]), "c 3");
 }

@@ -61,8 +61,7 @@ fn crd_lifecycle_through_kubectl() {
     assert!(res.contains("crontabs") && res.contains("ct") && res.contains("CronTab"), "{res}");
 
     for v in ["1.33", "1.27"] {
-        // kubectl 1.27 validates against OpenAPI v2 in gnostic protobuf, which rkube does not serve yet.
-        let args: &[&str] = if v == "1.27" { &["apply", "--validate=false", "-f", "-"] } else { &["apply", "-f", "-"] };
+        let args: &[&str] = &["apply", "-f", "-"];
         let out = s.kubectl_stdin(v, args, CT);
         assert!(out.status.success(), "{v}: {}", String::from_utf8_lossy(&out.stderr));
     }
