@@ -46,7 +46,7 @@ fn create_dependent(s: &Server, ns: &str, name: &str, owners: &[(&str, &str)], b
         r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}","namespace":"{ns}","ownerReferences":[{}]}},"data":{{"k":"v"}}}}"#,
         refs.join(",")
     );
-    let out = s.kubectl_stdin(V, &["create", ""-f", "-"], &manifest);
+    let out = s.kubectl_stdin(V, &["create", "-f", "-"], &manifest);
     assert!(out.status.success(), "create {name}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -131,7 +131,7 @@ fn a_namespace_waits_for_finalizers_and_says_so() {
     let s = Server::start();
     s.ok(V, &["create", "namespace", "held"]);
     let manifest = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"held","namespace":"held","finalizers":["example.com/hold"]}}"#;
-    let out = s.kubectl_stdin(V, &["create", ""-f", "-"], manifest);
+    let out = s.kubectl_stdin(V, &["create", "-f", "-"], manifest);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     s.ok(V, &["delete", "namespace", "held", "--wait=false"]);
     eventually(&s, 30, "NamespaceFinalizersRemaining condition", || {
@@ -374,7 +374,7 @@ fn custom_resources_are_collected_and_deleted_with_their_namespace() {
     );
     let loose = r#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"loose","namespace":"crs"}}"#;
     for manifest in [owned.as_str(), loose] {
-        let out = s.kubectl_stdin(V, &["create", ""-f", "-"], manifest);
+        let out = s.kubectl_stdin(V, &["create", "-f", "-"], manifest);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     // The collector learns of the new resource from the CRD and collects its objects too.
