@@ -3,24 +3,8 @@
 
 use crate::authn::User;
 
-/// What a request wants to do, as RBAC sees it.
-#[derive(Debug, Clone, Default)]
-pub struct Attributes {
-    /// get, list, watch, create, update, patch, delete, deletecollection (or a non-resource verb).
-    pub verb: String,
-    /// API group.
-    pub group: String,
-    /// Resource (plural).
-    pub resource: String,
-    /// Subresource.
-    pub subresource: String,
-    /// Namespace, empty for cluster scope.
-    pub namespace: String,
-    /// Object name, if any.
-    pub name: String,
-    /// For non-resource requests: the path.
-    pub path: Option<String>,
-}
+/// What a request wants to do, as RBAC sees it (rkube-auth's type, shared with the reviews).
+pub type Attributes = rkube_auth::Attributes;
 
 /// The verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,8 @@ pub struct CacheEvent {
 
 struct State {
     objects: BTreeMap<String, Arc<CachedObject>>,
+    /// The revision of the last change per resource segment (`clusterroles`, `services/specs`, ...).
+    changed: std::collections::HashMap<String, Revision>,
     history: VecDeque<Arc<CacheEvent>>,
     /// Every change up to this revision has been applied.
     revision: Revision,
@@ -48,6 +50,7 @@ struct State {
 
 /// The cache itself. Cheap to share.
 pub struct Cache {
+    prefix: String,
     state: RwLock<State>,
     events: broadcast::Sender<Arc<CacheEvent>>,
     progress: watch::Sender<Revision>,
@@ -76,7 +79,14 @@ impl Cache {
         let (events, _) = broadcast::channel(4096);
         let (progress, _) = watch::channel(0);
         let cache = Arc::new(Cache {
-            state: RwLock::new(State { objects: BTreeMap::new(), history: VecDeque::new(), revision: 0, history_start: 0 }),
+            prefix: prefix.clone(),
+            state: RwLock::new(State {
+                objects: BTreeMap::new(),
+                changed: Default::default(),
+                history: VecDeque::new(),
+                revision: 0,
+                history_start: 0,
+            }),
             events,
             progress,
         });
@@ -104,6 +114,11 @@ impl Cache {
         };
         let mut st = self.write();
         st.objects = objects;
+        // After a reload every segment counts as changed.
+        let segments: Vec<String> = st.changed.keys().cloned().collect();
+        for seg in segments {
+            st.changed.insert(seg, revision);
+        }
         st.history.clear();
         st.revision = revision;
         st.history_start = revision;
@@ -118,6 +133,16 @@ impl Cache {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The resource segment of a key: what follows the prefix up to the next `/`.
+    fn segment_of(&self, key: &str) -> String {
+        key.strip_prefix(&self.prefix).and_then(|rest| rest.split('/').next()).unwrap_or_default().to_owned()
+    }
+
+    /// The revision of the last change under `<prefix>/<segment>/` (0 if none since start).
+    pub fn last_change(&self, segment: &str) -> Revision {
+        self.read().changed.get(segment).copied().unwrap_or(0)
     }
 
     /// The revision up to which the cache is current.
@@ -174,7 +199,9 @@ impl Cache {
         let revision = ev.revision();
         let Some(object) = parse(&ev.kv.key, &ev.kv.value, revision) else { return };
         let object = Arc::new(object);
+        let segment = self.segment_of(&ev.kv.key);
         let mut st = self.write();
+        st.changed.insert(segment, revision);
         let prev = match ev.kind {
             EventKind::Deleted => st.objects.remove(&ev.kv.key),
             _ => st.objects.insert(ev.kv.key.clone(), object.clone()),

@@ -122,7 +122,14 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
 fn check(app: &AppState, user: &User, attrs: &Attributes, denied: impl FnOnce() -> ApiError) -> Result<(), ApiError> {
     match authz::authorize(&app.rbac, user, attrs) {
         Decision::Allow => Ok(()),
-        Decision::Deny(_) => Err(denied()),
+        // Upstream appends the authorizer's reason (e.g. a bound role that does not exist) to the message.
+        Decision::Deny(reason) => {
+            let mut e = denied();
+            if !reason.is_empty() {
+                e.message = format!("{}: {reason}", e.message);
+            }
+            Err(e)
+        }
     }
 }
 
