@@ -56,6 +56,14 @@ pub(crate) fn defs_of(crd: &Value) -> Vec<Arc<ResourceDef>> {
             subresources,
             storage: format!("{group}/{plural}"),
             printer_columns: Some(v.get("additionalPrinterColumns").cloned().unwrap_or_else(|| json!([]))),
+            scale_paths: v.pointer("/subresources/scale").map(|s| {
+                let text = |k: &str| s.get(k).and_then(Value::as_str).map(str::to_owned);
+                (
+                    text("specReplicasPath").unwrap_or_else(|| ".spec.replicas".to_owned()),
+                    text("statusReplicasPath").unwrap_or_else(|| ".status.replicas".to_owned()),
+                    text("labelSelectorPath"),
+                )
+            }),
         }));
     }
     out

@@ -31,6 +31,8 @@ pub struct ResourceDef {
     pub storage: String,
     /// For custom resources: the CRD version's `additionalPrinterColumns` (`None` for built-ins).
     pub printer_columns: Option<serde_json::Value>,
+    /// For custom resources with a scale subresource: (specReplicasPath, statusReplicasPath, labelSelectorPath).
+    pub scale_paths: Option<(String, String, Option<String>)>,
 }
 
 impl ResourceDef {
@@ -50,6 +52,7 @@ impl ResourceDef {
             subresources: strings(r.subresources),
             storage: r.storage.to_owned(),
             printer_columns: None,
+            scale_paths: None,
         })
     }
 

@@ -229,7 +229,7 @@ pub(crate) async fn handle(
         }
         ("get", Some("scale")) => {
             let obj = registry.get(def, ns, name).await?;
-            Ok(respond(StatusCode::OK, &crate::subresources::scale_of(&obj), out))
+            Ok(respond(StatusCode::OK, &crate::subresources::scale_of(def, &obj), out))
         }
         ("update" | "patch", Some("scale")) => {
             let (headers, body) = read_body(req).await?;

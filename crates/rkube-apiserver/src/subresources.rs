@@ -33,9 +33,19 @@ fn selector_string(obj: &Value) -> String {
     parts.join(",")
 }
 
-/// The Scale view of a workload.
-pub(crate) fn scale_of(obj: &Value) -> Value {
+/// The Scale view of a workload (custom resources read their CRD's replica and selector paths).
+pub(crate) fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
     let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    if let Some((spec_path, status_path, selector_path)) = &def.scale_paths {
+        let selector = selector_path.as_deref().and_then(|p| rkube_schema::get_path(obj, p)).and_then(Value::as_str).unwrap_or_default();
+        return json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": { "name": m.get("name"), "namespace": m.get("namespace"), "uid": m.get("uid"), "resourceVersion": m.get("resourceVersion"), "creationTimestamp": m.get("creationTimestamp") },
+            "spec": { "replicas": rkube_schema::get_path(obj, spec_path).cloned().unwrap_or(json!(0)) },
+            "status": { "replicas": rkube_schema::get_path(obj, status_path).cloned().unwrap_or(json!(0)), "selector": selector },
+        });
+    }
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
@@ -67,7 +77,7 @@ pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Opti
     let (updated, _) = registry
         .update_with(def, ns, name, None, ctx, |current| {
             let Some(cur) = current else { return Err(ApiError::not_found(&def.group, &def.resource, name)) };
-            let scale = scale_of(cur);
+            let scale = scale_of(def, cur);
             let wanted = match &write {
                 ScaleWrite::Replace(body) => body.clone(),
                 ScaleWrite::Patch(p, ty) => patch::apply("Scale", &scale, p, *ty)?,
@@ -80,7 +90,11 @@ pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Opti
                 return Err(ApiError::invalid("autoscaling", "Scale", name, vec![rkube_apimachinery::Cause::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")]));
             }
             let mut next = cur.clone();
-            next["spec"]["replicas"] = json!(replicas);
+            match &def.scale_paths {
+                Some((spec_path, _, _)) => rkube_schema::set_path(&mut next, spec_path, json!(replicas))
+                    .map_err(|e| ApiError::internal(format!("setting {spec_path}: {e:?}")))?,
+                None => next["spec"]["replicas"] = json!(replicas),
+            }
             // A resourceVersion in the Scale is a precondition on the workload (as upstream).
             match wanted.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()) {
                 Some(rv) => next["metadata"]["resourceVersion"] = json!(rv),
@@ -93,7 +107,7 @@ pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Opti
             Ok(next)
         })
         .await?;
-    Ok(scale_of(&updated))
+    Ok(scale_of(def, &updated))
 }
 
 /// Binds a pod to a node (`pods/binding` or `bindings`): sets `spec.nodeName` once.

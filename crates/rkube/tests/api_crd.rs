@@ -25,6 +25,9 @@ spec:
     storage: true
     subresources:
       status: {}
+      scale:
+        specReplicasPath: .spec.replicas
+        statusReplicasPath: .status.replicas
     schema:
       openAPIV3Schema:
         type: object
@@ -39,6 +42,7 @@ spec:
             type: object
             properties:
               phase: {type: string}
+              replicas: {type: integer}
 "#;
 
 const CT: &str = r#"
@@ -82,6 +86,12 @@ fn crd_lifecycle_through_kubectl() {
     assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.status.phase}"]), "");
     s.ok("1.33", &["patch", "crontab", "my-cron", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Running"}}"#]);
     assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.status.phase}"]), "Running");
+    // The scale subresource maps to the CRD's replica paths.
+    for v in ["1.33", "1.27"] {
+        s.ok(v, &["scale", "crontab", "my-cron", "--replicas=4"]);
+        assert_eq!(s.ok(v, &["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas}"]), "4");
+        s.ok(v, &["scale", "crontab", "my-cron", "--replicas=3"]);
+    }
     let table = s.ok("1.33", &["get", "ct"]);
     assert!(table.contains("my-cron"), "{table}");
 
