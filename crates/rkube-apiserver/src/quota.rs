@@ -65,13 +65,12 @@ pub(crate) fn limit_ranger(registry: &Registry, ns: &str, pod: &mut Value) -> Re
                 }
                 // A request defaults to the limit when only the limit is known (upstream's pod defaulting).
                 let limits = resources.get("limits").cloned().unwrap_or_else(|| json!({}));
-                if let (Some(l), Some(r)) = (limits.as_object(), resources.as_object_mut().map(|r| r.entry("requests").or_insert_with(|| json!({})))) {
-                    if let Some(r) = r.as_object_mut() {
+                if let (Some(l), Some(r)) = (limits.as_object(), resources.as_object_mut().map(|r| r.entry("requests").or_insert_with(|| json!({}))))
+                    && let Some(r) = r.as_object_mut() {
                         for (res, q) in l {
                             r.entry(res.clone()).or_insert_with(|| q.clone());
                         }
                     }
-                }
                 if !set_requests.is_empty() {
                     notes.push(format!("{} request for container {cname}", set_requests.join(", ")));
                 }

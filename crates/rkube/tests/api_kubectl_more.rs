@@ -60,7 +60,7 @@ fn edit_with_a_scripted_editor() {
 fn wait_for_delete_and_for_a_condition() {
     let s = Server::start();
     s.ok("1.33", &["create", "configmap", "gone-soon"]);
-    let mut waiter = std::process::Command::new(common::kubectl_path("1.33").expect("kubectl"))
+    let waiter = std::process::Command::new(common::kubectl_path("1.33").expect("kubectl"))
         .arg("--kubeconfig")
         .arg(&s.kubeconfig)
         .args(["wait", "--for=delete", "configmap/gone-soon", "--timeout=30s"])
@@ -74,7 +74,7 @@ fn wait_for_delete_and_for_a_condition() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // A condition set through the status subresource ends a wait on it.
     s.ok("1.33", &["create", "deployment", "cond", "--image=busybox"]);
-    let mut waiter = std::process::Command::new(common::kubectl_path("1.33").expect("kubectl"))
+    let waiter = std::process::Command::new(common::kubectl_path("1.33").expect("kubectl"))
         .arg("--kubeconfig")
         .arg(&s.kubeconfig)
         .args(["wait", "--for=condition=Available", "deployment/cond", "--timeout=30s"])
