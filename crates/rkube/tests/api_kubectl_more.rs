@@ -129,3 +129,15 @@ fn describe_each_kind() {
         assert!(out.lines().next().is_some_and(|l| l.starts_with("Name:")), "describe {kind}: {out}");
     }
 }
+
+#[test]
+fn health_and_metrics_endpoints() {
+    let s = Server::start();
+    assert_eq!(s.ok("1.33", &["get", "--raw", "/healthz"]), "ok");
+    assert_eq!(s.ok("1.33", &["get", "--raw", "/livez"]), "ok");
+    let ready = s.ok("1.33", &["get", "--raw", "/readyz?verbose"]);
+    assert!(ready.contains("[+]etcd ok") && ready.contains("readyz check passed"), "{ready}");
+    assert_eq!(s.ok("1.33", &["get", "--raw", "/readyz/etcd"]), "ok");
+    let metrics = s.ok("1.33", &["get", "--raw", "/metrics"]);
+    assert!(metrics.contains("apiserver_request_total{") && metrics.contains("apiserver_request_duration_seconds_bucket"), "{metrics}");
+}
