@@ -17,6 +17,7 @@ mod info;
 pub mod kinds;
 pub mod meta;
 mod metrics;
+mod nodeproxy;
 pub mod patch;
 pub mod printers;
 mod query;
@@ -91,7 +92,9 @@ pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signa
     let tokens = rkube_auth::TokenIssuer::new(config.pki.service_account_key_pem(), rkube_auth::sa_token::DEFAULT_ISSUER, audiences)
         .map_err(|e| Error::Keys(e.to_string()))?;
     let verifier = tokens.verifier();
+    let kubelet_tls = rkube_pki::client_tls_config(config.pki.ca_cert_der(), Some(config.pki.kubelet_client()))?;
     let app = Arc::new(state::AppState {
+        kubelet_tls,
         tokens,
         verifier,
         registry: registry::Registry::new(store, keys.clone(), cache.clone(), config.service_ranges.clone()),

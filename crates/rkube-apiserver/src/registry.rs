@@ -526,11 +526,16 @@ impl Registry {
                 strategy.default(&mut new);
                 rkube_validation::default(&def.group, &def.resource, &mut new);
             }
-            let mut new = track_managed_fields(def, Some(&old), new, subresource, ctx);
+            // Bindings are the server's own write of spec.nodeName: upstream neither validates them as a pod
+            // update (nodeName is otherwise immutable) nor records a field manager for them.
+            let binding = subresource == Some("binding");
+            let mut new = if binding { new } else { track_managed_fields(def, Some(&old), new, subresource, ctx) };
             let mut causes = validate_object_meta(&new);
             causes.extend(rkube_ssa::validate_managed_fields(&new));
-            causes.extend(strategy.validate(&new, Some(&old)));
-            causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &new, Some(&old), &self.validation));
+            if !binding {
+                causes.extend(strategy.validate(&new, Some(&old)));
+                causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &new, Some(&old), &self.validation));
+            }
             causes.extend(self.custom_schema(def, &mut new, ctx)?);
             if is_crd(def) {
                 causes.extend(crd_schema_causes(&new));
@@ -765,6 +770,10 @@ fn immutable_meta(new: &Value, old: &Value) -> Vec<Cause> {
 /// server-owned metadata is kept; the main resource keeps the old status; the status subresource keeps everything but status.
 fn merge_for_update(def: &ResourceDef, strategy: &dyn Strategy, old: &Value, mut wanted: Value, subresource: Option<&str>) -> Value {
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    // A binding (server-internal) sets spec.nodeName on the current object: nothing else to merge.
+    if subresource == Some("binding") {
+        return wanted;
+    }
     if subresource == Some("finalize") {
         let mut new = old.clone();
         new["spec"]["finalizers"] = wanted.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));

@@ -259,9 +259,9 @@ pub(crate) async fn handle(
             let status = crate::subresources::evict(registry, def, ns, name, &body, query.dry_run()?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
-        ("get" | "create", Some(sub @ ("log" | "exec" | "attach" | "portforward" | "proxy"))) => Err(ApiError::unavailable(format!(
-            "pods/{sub} streams from the node's agent, and rkube's node agent is not built yet: no pod runs on a node"
-        ))),
+        ("get" | "create", Some(sub @ ("log" | "exec" | "attach" | "portforward"))) if def.group.is_empty() && def.resource == "pods" => {
+            crate::nodeproxy::forward(app, ns.unwrap_or_default(), name, sub, query, req).await
+        }
         (verb, Some(sub)) => Err(ApiError::method_not_allowed(verb, &format!("{}/{sub}", def.resource))),
         (verb, None) => Err(ApiError::method_not_allowed(verb, &def.resource)),
     }

@@ -23,6 +23,8 @@ pub(crate) struct AppState {
     pub tokens: rkube_auth::TokenIssuer,
     /// Checks service-account tokens.
     pub verifier: rkube_auth::TokenVerifier,
+    /// TLS to node agents: the cluster CA and the API server's kubelet-client certificate.
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
     /// Set once the server has finished starting (post-start hooks done).
     pub ready: std::sync::atomic::AtomicBool,
 }

@@ -120,7 +120,7 @@ pub(crate) async fn bind(registry: &Registry, pods: &ResourceDef, ns: Option<&st
         return Err(ApiError::invalid("", "Binding", pod, vec![rkube_apimachinery::Cause::not_supported("target.kind", &json!(kind), &["Node", "<empty>"])]));
     }
     registry
-        .update_with(pods, ns, pod, None, ctx, |current| {
+        .update_with(pods, ns, pod, Some("binding"), ctx, |current| {
             let Some(cur) = current else { return Err(ApiError::not_found("", "pods", pod)) };
             if cur.pointer("/metadata/deletionTimestamp").is_some() {
                 return Err(ApiError::conflict_with("", "pods", pod, "pod is being deleted, cannot be assigned to a host", vec![]));
