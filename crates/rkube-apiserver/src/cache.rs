@@ -20,6 +20,21 @@ pub struct CachedObject {
     pub value: Value,
     /// Its last modification revision.
     pub revision: Revision,
+    /// The object's JSON, serialized once on first use: lists of thousands of objects are then
+    /// concatenations, not re-serializations (cached objects never change; a new version is a new one).
+    json: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl CachedObject {
+    /// A cached object.
+    pub fn new(value: Value, revision: Revision) -> Self {
+        CachedObject { value, revision, json: std::sync::OnceLock::new() }
+    }
+
+    /// The object as JSON bytes.
+    pub fn json(&self) -> &bytes::Bytes {
+        self.json.get_or_init(|| bytes::Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+    }
 }
 
 /// One change, as watchers receive it.
@@ -223,7 +238,7 @@ impl Cache {
 
 fn parse(key: &str, bytes: &[u8], revision: Revision) -> Option<CachedObject> {
     match serde_json::from_slice::<Value>(bytes) {
-        Ok(v) => Some(CachedObject { value: with_revision(v, revision), revision }),
+        Ok(v) => Some(CachedObject::new(with_revision(v, revision), revision)),
         Err(e) => {
             // Upstream logs and skips undecodable objects too; one bad value must not stop the cache.
             tracing::error!(key, error = %e, "stored value is not JSON; skipping it");

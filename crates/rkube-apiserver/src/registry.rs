@@ -85,6 +85,71 @@ pub struct DeleteOpts {
     pub dry_run: bool,
 }
 
+/// A list answer: kind, list metadata and items, either straight from the watch cache (serialized JSON
+/// reused) or read from the store.
+pub struct ListOutput {
+    /// `<Kind>List`.
+    pub kind: String,
+    /// The group/version.
+    pub api_version: String,
+    /// `metadata` of the list (resourceVersion, continue).
+    pub metadata: Value,
+    /// The items.
+    pub items: ListItems,
+}
+
+/// Where a list's items come from.
+pub enum ListItems {
+    /// Shared with the watch cache.
+    Cached(Vec<Arc<crate::cache::CachedObject>>),
+    /// Parsed from the store.
+    Values(Vec<Value>),
+}
+
+impl ListOutput {
+    /// The items as JSON values.
+    pub fn item_values(&self) -> Vec<Value> {
+        match &self.items {
+            ListItems::Cached(objs) => objs.iter().map(|o| o.value.clone()).collect(),
+            ListItems::Values(v) => v.clone(),
+        }
+    }
+
+    /// The whole list as a JSON value.
+    pub fn to_value(&self) -> Value {
+        json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": self.metadata, "items": self.item_values() })
+    }
+
+    /// The whole list as JSON bytes; cached items are copied, not re-serialized.
+    pub fn to_json(&self) -> Vec<u8> {
+        let head = json!({ "kind": self.kind, "apiVersion": self.api_version, "metadata": self.metadata });
+        let mut out = serde_json::to_vec(&head).unwrap_or_default();
+        // Re-open the head object to append the items array.
+        out.pop();
+        out.extend_from_slice(b",\"items\":[");
+        match &self.items {
+            ListItems::Cached(objs) => {
+                for (i, o) in objs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(o.json());
+                }
+            }
+            ListItems::Values(vs) => {
+                for (i, v) in vs.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&serde_json::to_vec(v).unwrap_or_default());
+                }
+            }
+        }
+        out.extend_from_slice(b"]}");
+        out
+    }
+}
+
 /// How long a consistent read waits for the cache to catch up before reading the store instead.
 const CACHE_WAIT: Duration = Duration::from_secs(2);
 
@@ -260,7 +325,7 @@ impl Registry {
     }
 
     /// Lists a collection: from the watch cache, or from the store for paged and exact-revision reads.
-    pub async fn list(&self, def: &ResourceDef, ns: Option<&str>, q: &ListQuery) -> Result<Value, ApiError> {
+    pub async fn list(&self, def: &ResourceDef, ns: Option<&str>, q: &ListQuery) -> Result<ListOutput, ApiError> {
         let strategy = kinds::strategy(def);
         q.fields.check_supported(&strategy.selectable_fields()).map_err(|e| ApiError::bad_request(e.0))?;
         let prefix = self.prefix(def, ns);
@@ -283,7 +348,8 @@ impl Registry {
         };
 
         let (items, list_rv, next) = if exact || paged {
-            self.list_from_store(def, &prefix, q, rv_num.filter(|r| *r > 0 && (exact || q.continue_token.is_none())), &matches).await?
+            let (v, rv, next) = self.list_from_store(def, &prefix, q, rv_num.filter(|r| *r > 0 && (exact || q.continue_token.is_none())), &matches).await?;
+            (ListItems::Values(v), rv, next)
         } else {
             // resourceVersion "" is a consistent read: the cache must have caught up with the store's current revision.
             let wanted = match rv_num {
@@ -295,22 +361,18 @@ impl Registry {
                     return Err(ApiError::timeout(format!("Too large resource version: {wanted}, current: {}", self.cache.revision())));
                 }
                 // Writes outside the cached prefix can leave the cache behind the store's revision: read the store.
-                self.list_from_store(def, &prefix, q, None, &matches).await?
+                let (v, rv, next) = self.list_from_store(def, &prefix, q, None, &matches).await?;
+                (ListItems::Values(v), rv, next)
             } else {
                 let (objs, rev) = self.cache.list(&prefix);
-                (objs.iter().filter(|o| matches(&o.value)).map(|o| o.value.clone()).collect(), rev, None)
+                (ListItems::Cached(objs.into_iter().filter(|o| matches(&o.value)).collect()), rev, None)
             }
         };
         let mut metadata = json!({ "resourceVersion": list_rv.to_string() });
         if let Some(token) = next {
             metadata["continue"] = json!(token);
         }
-        Ok(json!({
-            "kind": format!("{}List", def.kind),
-            "apiVersion": def.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }))
+        Ok(ListOutput { kind: format!("{}List", def.kind), api_version: def.api_version(), metadata, items })
     }
 
     async fn list_from_store(
@@ -822,4 +884,22 @@ fn merge_for_update(def: &ResourceDef, strategy: &dyn Strategy, old: &Value, mut
     }
     strategy.prepare_update(&mut wanted, old);
     wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_json_bytes_equal_the_value_form() {
+        let objs = vec![
+            Arc::new(crate::cache::CachedObject::new(json!({"kind": "ConfigMap", "metadata": {"name": "a"}}), 3)),
+            Arc::new(crate::cache::CachedObject::new(json!({"kind": "ConfigMap", "metadata": {"name": "b"}, "data": {"k": "v"}}), 4)),
+        ];
+        for items in [ListItems::Cached(objs.clone()), ListItems::Values(objs.iter().map(|o| o.value.clone()).collect()), ListItems::Values(vec![])] {
+            let l = ListOutput { kind: "ConfigMapList".into(), api_version: "v1".into(), metadata: json!({"resourceVersion": "4"}), items };
+            let parsed: Value = serde_json::from_slice(&l.to_json()).expect("valid JSON");
+            assert_eq!(parsed, l.to_value());
+        }
+    }
 }

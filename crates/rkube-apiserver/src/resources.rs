@@ -91,12 +91,16 @@ pub(crate) async fn handle(
             let list = registry.list(def, ns, &query.list()?).await?;
             Ok(match out {
                 Output::Table => {
-                    let items = list.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
-                    let meta = list.get("metadata").cloned().unwrap_or_else(|| json!({}));
-                    let t = crate::printers::table(def, &items, meta, query.get("includeObject").unwrap_or("Metadata"), true);
+                    let items = list.item_values();
+                    let t = crate::printers::table(def, &items, list.metadata.clone(), query.get("includeObject").unwrap_or("Metadata"), true);
                     respond(StatusCode::OK, &t, Output::Json)
                 }
-                _ => respond(StatusCode::OK, &list, out),
+                Output::Json => {
+                    let mut r = Response::new(axum::body::Body::from(list.to_json()));
+                    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    r
+                }
+                _ => respond(StatusCode::OK, &list.to_value(), out),
             })
         }
         ("watch", None) => crate::watch::serve(app.clone(), def.clone(), ns.map(str::to_owned), info.name.clone(), query, out).await,
@@ -209,7 +213,7 @@ pub(crate) async fn handle(
             lq.continue_token = None;
             let list = registry.list(def, ns, &lq).await?;
             let mut deleted = Vec::new();
-            for item in list.get("items").and_then(Value::as_array).cloned().unwrap_or_default() {
+            for item in list.item_values() {
                 let item_name = item.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
                 let item_ns = item.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_owned);
                 match registry.delete(def, item_ns.as_deref(), &item_name, &opts).await {
@@ -222,7 +226,7 @@ pub(crate) async fn handle(
             let result = json!({
                 "kind": format!("{}List", def.kind),
                 "apiVersion": def.api_version(),
-                "metadata": { "resourceVersion": list.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) },
+                "metadata": { "resourceVersion": list.metadata.get("resourceVersion").cloned().unwrap_or(json!("")) },
                 "items": deleted,
             });
             Ok(respond(StatusCode::OK, &result, out))

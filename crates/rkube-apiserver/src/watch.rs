@@ -111,7 +111,7 @@ enum Source {
 
 fn to_cache_event(ev: rkube_store::Event) -> Option<Arc<CacheEvent>> {
     let parse = |kv: &rkube_store::KeyValue, rev: i64| {
-        serde_json::from_slice::<Value>(&kv.value).ok().map(|v| Arc::new(crate::cache::CachedObject { value: with_revision(v, rev), revision: rev }))
+        serde_json::from_slice::<Value>(&kv.value).ok().map(|v| Arc::new(crate::cache::CachedObject::new(with_revision(v, rev), rev)))
     };
     let rev = ev.revision();
     let object = parse(&ev.kv, rev)?;
