@@ -69,6 +69,9 @@ pub struct Cache {
     state: RwLock<State>,
     events: broadcast::Sender<Arc<CacheEvent>>,
     progress: watch::Sender<Revision>,
+    /// Bumped when the cache reloads from a fresh list: watchers started before must end (their next
+    /// events could be missing), as upstream's cacher ends its watchers on re-initialisation.
+    resets: watch::Sender<u64>,
 }
 
 /// Why a watch could not start from the cache.
@@ -93,6 +96,7 @@ impl Cache {
     pub async fn start(store: Arc<dyn Store>, prefix: String, shutdown: watch::Receiver<bool>) -> rkube_store::Result<Arc<Cache>> {
         let (events, _) = broadcast::channel(4096);
         let (progress, _) = watch::channel(0);
+        let (resets, _) = watch::channel(0);
         let cache = Arc::new(Cache {
             prefix: prefix.clone(),
             state: RwLock::new(State {
@@ -104,6 +108,7 @@ impl Cache {
             }),
             events,
             progress,
+            resets,
         });
         let rev = cache.load(&store, &prefix).await?;
         tokio::spawn(follow(cache.clone(), store, prefix, rev, shutdown));
@@ -138,6 +143,7 @@ impl Cache {
         st.revision = revision;
         st.history_start = revision;
         drop(st);
+        self.resets.send_modify(|n| *n += 1);
         self.progress.send_replace(revision);
         Ok(revision)
     }
@@ -158,6 +164,11 @@ impl Cache {
     /// The revision of the last change under `<prefix>/<segment>/` (0 if none since start).
     pub fn last_change(&self, segment: &str) -> Revision {
         self.read().changed.get(segment).copied().unwrap_or(0)
+    }
+
+    /// A receiver that changes whenever the cache reloads (watchers end then).
+    pub fn resets(&self) -> watch::Receiver<u64> {
+        self.resets.subscribe()
     }
 
     /// The revision up to which the cache is current.

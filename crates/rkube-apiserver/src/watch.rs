@@ -121,6 +121,7 @@ fn to_cache_event(ev: rkube_store::Event) -> Option<Arc<CacheEvent>> {
 
 async fn run(app: Arc<AppState>, filter: Filter, from: Option<i64>, bookmarks: bool, mut enc: Encoder, tx: mpsc::Sender<Bytes>) {
     let cache = app.registry.cache().clone();
+    let mut resets = cache.resets();
     let mut last_rv;
     let mut source = match from {
         None => {
@@ -175,6 +176,8 @@ async fn run(app: Arc<AppState>, filter: Filter, from: Option<i64>, bookmarks: b
                     },
                     _ = ticker.tick() => None,
                     _ = tx.closed() => return,
+                    // The cache reloaded: events may be missing here, so end; the client resumes or relists.
+                    _ = resets.changed() => return,
                 },
             },
             Source::Store(stream) => tokio::select! {
