@@ -315,11 +315,21 @@ impl Registry {
         self.keys.collection(&def.storage, if def.namespaced { ns } else { None })
     }
 
-    /// Reads one object.
+    /// Reads one object (a consistent read: from the watch cache once it has caught up with the store).
     pub async fn get(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        self.get_shared(def, ns, name).await.map(|o| o.value.clone())
+    }
+
+    /// Reads one object as the cache shares it (its JSON serialized once), falling back to the store when the
+    /// cache has not caught up with the store's current revision in time.
+    pub async fn get_shared(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Arc<crate::cache::CachedObject>, ApiError> {
         let key = self.key(def, ns, name);
+        let current = self.store.current_revision().await.map_err(|e| store_error(def, name, e))?;
+        if self.cache.wait_for(current, CACHE_WAIT).await {
+            return self.cache.get(&key).ok_or_else(|| ApiError::not_found(&def.group, &def.resource, name));
+        }
         match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
-            Some(kv) => parse_stored(def, name, &kv),
+            Some(kv) => Ok(Arc::new(crate::cache::CachedObject::new(parse_stored(def, name, &kv)?, kv.mod_revision))),
             None => Err(ApiError::not_found(&def.group, &def.resource, name)),
         }
     }

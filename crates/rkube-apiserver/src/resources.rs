@@ -84,8 +84,14 @@ pub(crate) async fn handle(
     let user_agent = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     match (info.verb, info.subresource.as_deref()) {
         ("get", None | Some("status")) => {
-            let obj = registry.get(def, ns, name).await?;
-            Ok(answer(def, StatusCode::OK, &obj, out, query))
+            let obj = registry.get_shared(def, ns, name).await?;
+            if out == Output::Json {
+                // The cached object's JSON is reused as is: no re-serialization per read.
+                let mut r = Response::new(axum::body::Body::from(obj.json().clone()));
+                r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                return Ok(r);
+            }
+            Ok(answer(def, StatusCode::OK, &obj.value, out, query))
         }
         ("list", None) => {
             let list = registry.list(def, ns, &query.list()?).await?;
