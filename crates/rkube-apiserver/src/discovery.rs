@@ -45,6 +45,16 @@ pub(crate) fn answer(catalog: &Catalog, group: Option<&str>, version: Option<&st
     }
 }
 
+/// A subresource's verbs, response kind and (group, version) as discovery reports them.
+fn subresource_info(d: &crate::resource::ResourceDef, sub: &str) -> (Vec<&'static str>, String, String, String) {
+    let (verbs, kind) = match rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource) {
+        Some(b) => (b.subresource_verbs(sub).to_vec(), b.subresource_kind(sub).to_owned()),
+        None => (vec!["get", "patch", "update"], if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() }),
+    };
+    let (g, v) = if sub == "scale" { ("autoscaling".to_owned(), "v1".to_owned()) } else { (d.group.clone(), d.version.clone()) };
+    (verbs, kind, g, v)
+}
+
 fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
     for d in catalog.all().iter().filter(|d| d.group == group && d.version == version) {
@@ -63,12 +73,7 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
         }
         resources.push(r);
         for sub in &d.subresources {
-            let verbs: Vec<&str> = rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource)
-                .map(|b| b.subresource_verbs(sub).to_vec())
-                .unwrap_or_else(|| vec!["get", "patch", "update"]);
-            let kind = rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource)
-                .map(|b| b.subresource_kind(sub).to_owned())
-                .unwrap_or_else(|| if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() });
+            let (verbs, kind, g, v) = subresource_info(d, sub);
             let mut s = json!({
                 "name": format!("{}/{sub}", d.resource),
                 "singularName": "",
@@ -77,8 +82,8 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
                 "verbs": verbs,
             });
             if sub == "scale" {
-                s["group"] = json!("autoscaling");
-                s["version"] = json!("v1");
+                s["group"] = json!(g);
+                s["version"] = json!(v);
             }
             resources.push(s);
         }
@@ -124,16 +129,11 @@ pub(crate) fn aggregated(catalog: &Catalog, legacy: bool, version: &str) -> Valu
                     .iter()
                     .filter(|d| d.group == group && &d.version == v)
                     .map(|d| {
-                        let builtin = rkube_apimachinery::catalogue::builtin(&d.group, &d.version, &d.resource);
                         let subs: Vec<Value> = d
                             .subresources
                             .iter()
                             .map(|sub| {
-                                let (verbs, kind) = match builtin {
-                                    Some(b) => (b.subresource_verbs(sub).to_vec(), b.subresource_kind(sub).to_owned()),
-                                    None => (vec!["get", "patch", "update"], if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() }),
-                                };
-                                let (g, ver) = if sub == "scale" { ("autoscaling".to_owned(), "v1".to_owned()) } else { (d.group.clone(), d.version.clone()) };
+                                let (verbs, kind, g, ver) = subresource_info(d, sub);
                                 json!({ "subresource": sub, "responseKind": { "group": g, "version": ver, "kind": kind }, "verbs": verbs })
                             })
                             .collect();

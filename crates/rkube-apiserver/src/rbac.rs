@@ -30,7 +30,7 @@ impl Rbac {
     }
 
     /// The four RBAC lists, re-read from the cache when one changed.
-    fn lists(&self) -> Arc<[Vec<Value>; 4]> {
+    pub(crate) fn lists(&self) -> Arc<[Vec<Value>; 4]> {
         let version = SEGMENTS.iter().map(|s| self.cache.last_change(s)).max().unwrap_or(0);
         let mut snap = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = snap.as_ref().filter(|s| s.version == version) {
@@ -45,11 +45,21 @@ impl Rbac {
         lists
     }
 
-    /// Allows the request if any rule of any role bound to the user (or one of their groups) covers it,
-    /// with upstream's reason text.
-    pub fn authorize(&self, user: &User, a: &Attributes) -> Decision {
+    /// Allowed or not, with upstream's RBAC reason text (what the access reviews report).
+    pub fn decide(&self, user: &User, a: &Attributes) -> (bool, String) {
         let l = self.lists();
-        match rkube_auth::Rbac::new(&l[0], &l[1], &l[2], &l[3]).authorize(user, a) {
+        rkube_auth::Rbac::new(&l[0], &l[1], &l[2], &l[3]).authorize(user, a)
+    }
+
+    /// The RBAC rules that apply to `user` in `namespace` (SelfSubjectRulesReview).
+    pub(crate) fn rules_for(&self, user: &User, namespace: &str) -> rkube_auth::UserRules {
+        let l = self.lists();
+        rkube_auth::Rbac::new(&l[0], &l[1], &l[2], &l[3]).rules_for(user, namespace)
+    }
+
+    /// Allows the request if any rule of any role bound to the user (or one of their groups) covers it.
+    pub fn authorize(&self, user: &User, a: &Attributes) -> Decision {
+        match self.decide(user, a) {
             (true, _) => Decision::Allow,
             (false, reason) => Decision::Deny(reason),
         }

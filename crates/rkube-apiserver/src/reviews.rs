@@ -11,22 +11,10 @@ use crate::authn::{self, User};
 use crate::resource::ResourceDef;
 use crate::state::AppState;
 
-fn list(app: &AppState, resource: &str) -> Vec<Value> {
-    let def = ResourceDef::builtin_named("rbac.authorization.k8s.io", resource);
-    let (objs, _) = app.registry.cache().list(&app.registry.prefix(&def, None));
-    objs.iter().map(|o| o.value.clone()).collect()
-}
-
 /// Decides for reviews with upstream's reasons: `system:masters` first (outside RBAC, as upstream's
-/// superuser authorizer), then RBAC over the cached roles and bindings.
-fn authorizer(app: &AppState) -> impl Fn(&rkube_auth::UserInfo, &rkube_auth::Attributes) -> (bool, String) {
-    let (crs, crbs, rs, rbs) = (list(app, "clusterroles"), list(app, "clusterrolebindings"), list(app, "roles"), list(app, "rolebindings"));
-    move |u, a| {
-        if u.in_group(rkube_auth::user::MASTERS_GROUP) {
-            return (true, String::new());
-        }
-        rkube_auth::Rbac::new(&crs, &crbs, &rs, &rbs).authorize(u, a)
-    }
+/// superuser authorizer), then the request authorizer's RBAC snapshot.
+fn authorizer(app: &AppState) -> impl Fn(&rkube_auth::UserInfo, &rkube_auth::Attributes) -> (bool, String) + '_ {
+    move |u, a| if u.in_group(rkube_auth::user::MASTERS_GROUP) { (true, String::new()) } else { app.rbac.decide(u, a) }
 }
 
 /// Answers a create on a review resource; `None` if `def` is not one.
@@ -38,12 +26,8 @@ pub(crate) async fn create(app: &AppState, user: &User, def: &ResourceDef, ns: O
         ("authorization.k8s.io", "selfsubjectrulesreviews") => {
             return Some((|| {
                 let ns = rkube_auth::rules_review_namespace(body).map_err(|e| e.to_api_error())?;
-                let rules = if user.in_group(rkube_auth::user::MASTERS_GROUP) {
-                    // Upstream's superuser authorizer lists no rules; RBAC's view of the user still applies.
-                    rkube_auth::Rbac::new(&list(app, "clusterroles"), &list(app, "clusterrolebindings"), &list(app, "roles"), &list(app, "rolebindings")).rules_for(user, &ns)
-                } else {
-                    rkube_auth::Rbac::new(&list(app, "clusterroles"), &list(app, "clusterrolebindings"), &list(app, "roles"), &list(app, "rolebindings")).rules_for(user, &ns)
-                };
+                // Upstream's superuser authorizer lists no rules: only RBAC's view of the user is reported.
+                let rules = app.rbac.rules_for(user, &ns);
                 Ok(rkube_auth::rules_review(&rules))
             })());
         }

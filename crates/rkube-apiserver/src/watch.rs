@@ -37,9 +37,11 @@ struct Filter {
 
 impl Filter {
     fn matches(&self, key: &str, obj: &Value) -> bool {
-        if !key.starts_with(&self.prefix) {
-            return false;
-        }
+        key.starts_with(&self.prefix) && self.matches_object(obj)
+    }
+
+    /// Name and selectors only (for objects already known to be under the prefix).
+    fn matches_object(&self, obj: &Value) -> bool {
         if let Some(n) = &self.name
             && meta::meta_str(obj, "name") != Some(n.as_str())
         {
@@ -127,7 +129,7 @@ async fn run(app: Arc<AppState>, filter: Filter, from: Option<i64>, bookmarks: b
         None => {
             // No resourceVersion: the current state as synthetic ADDED events, then what follows.
             let (objects, rev, rx) = cache.snapshot_and_subscribe(&filter.prefix);
-            for o in objects.iter().filter(|o| filter_object(&filter, &o.value)) {
+            for o in objects.iter().filter(|o| filter.matches_object(&o.value)) {
                 if tx.send(enc.event("ADDED", &o.value)).await.is_err() {
                     return;
                 }
@@ -227,10 +229,4 @@ async fn run(app: Arc<AppState>, filter: Filter, from: Option<i64>, bookmarks: b
             return;
         }
     }
-}
-
-fn filter_object(filter: &Filter, obj: &Value) -> bool {
-    // Snapshot objects are already under the prefix: only the name and selectors remain to check.
-    let key = filter.prefix.clone();
-    filter.matches(&key, obj)
 }
