@@ -55,6 +55,13 @@ mod tests {
         assert_eq!(rv, 42);
         assert_eq!(start, "/registry/configmaps/default/cm-9\u{0}");
         assert!(decode("!!!", "/p/").is_err());
-        assert!(decode(&base64::engine::general_purpose::URL_SAFE.encode(b"{\"v\":\"meta.k8s.io/v1\",\"rv\":1,\"start\":\"../x\"}"), "/p/").is_err());
+        assert!(
+            decode(
+                &base64::engine::general_purpose::URL_SAFE
+                    .encode(b"{\"v\":\"meta.k8s.io/v1\",\"rv\":1,\"start\":\"../x\"}"),
+                "/p/"
+            )
+            .is_err()
+        );
     }
 }

@@ -46,7 +46,10 @@ impl FieldSelector {
         for (field, _, _) in &self.requirements {
             if !supported.contains(&field.as_str()) {
                 let list: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
-                return Err(FieldSelectorError(format!("\"{field}\" is not a known field selector: only {}", list.join(", "))));
+                return Err(FieldSelectorError(format!(
+                    "\"{field}\" is not a known field selector: only {}",
+                    list.join(", ")
+                )));
             }
         }
         Ok(())
@@ -72,10 +75,11 @@ fn split_unescaped(s: &str, sep: char) -> Vec<String> {
     while let Some(c) = chars.next() {
         if c == '\\' {
             if let Some(n) = chars.next()
-                && let Some(last) = parts.last_mut() {
-                    last.push('\\');
-                    last.push(n);
-                }
+                && let Some(last) = parts.last_mut()
+            {
+                last.push('\\');
+                last.push(n);
+            }
         } else if c == sep {
             parts.push(String::new());
         } else if let Some(last) = parts.last_mut() {
@@ -115,7 +119,10 @@ mod tests {
         assert!(s.matches(obj));
         assert_eq!(s.required_value("metadata.name"), Some("a,b"));
         assert!(s.check_supported(&["metadata.name", "metadata.namespace"]).is_err());
-        let e = FieldSelector::parse("spec.foo=1").expect("parse").check_supported(&["metadata.name", "metadata.namespace"]).expect_err("unsupported");
+        let e = FieldSelector::parse("spec.foo=1")
+            .expect("parse")
+            .check_supported(&["metadata.name", "metadata.namespace"])
+            .expect_err("unsupported");
         assert_eq!(e.0, "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\"");
         assert!(FieldSelector::parse("nonsense").is_err());
     }

@@ -170,7 +170,8 @@ impl Parser<'_> {
         let key = self.key()?;
         self.skip_ws();
         let rest = &self.s[self.i..];
-        let op_is_word = |w: &[u8]| rest.starts_with(w) && rest.get(w.len()).is_some_and(|c| c.is_ascii_whitespace() || *c == b'(');
+        let op_is_word =
+            |w: &[u8]| rest.starts_with(w) && rest.get(w.len()).is_some_and(|c| c.is_ascii_whitespace() || *c == b'(');
         if rest.starts_with(b"==") {
             self.i += 2;
             Ok(Requirement::In(key, vec![self.value()?]))
@@ -184,7 +185,9 @@ impl Parser<'_> {
             let gt = rest[0] == b'>';
             self.i += 1;
             let v = self.word();
-            let n = v.parse::<i64>().map_err(|_| ParseError(format!("for 'Gt', 'Lt' operators, the value must be an integer, got {v:?}")))?;
+            let n = v.parse::<i64>().map_err(|_| {
+                ParseError(format!("for 'Gt', 'Lt' operators, the value must be an integer, got {v:?}"))
+            })?;
             Ok(if gt { Requirement::Gt(key, n) } else { Requirement::Lt(key, n) })
         } else if op_is_word(b"in") {
             self.i += 2;
@@ -224,7 +227,8 @@ pub fn validate_value(v: &str) -> Result<(), String> {
 
 fn validate_name_part(n: &str) -> Result<(), String> {
     let ok_chars = n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'));
-    let ok_ends = n.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric()) && n.bytes().last().is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_ends = n.bytes().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && n.bytes().last().is_some_and(|c| c.is_ascii_alphanumeric());
     if n.is_empty() || n.len() > 63 || !ok_chars || !ok_ends {
         return Err("must be 63 characters or less, beginning and ending with an alphanumeric character ([a-z0-9A-Z]) with dashes (-), underscores (_), dots (.), and alphanumerics between".to_owned());
     }
@@ -249,7 +253,8 @@ mod tests {
 
     #[test]
     fn parses_every_operator() {
-        let s = Selector::parse("app=web, tier==fe,env!=prod,zone in (a, b),team notin (x),canary,!legacy,gen>3").expect("parse");
+        let s = Selector::parse("app=web, tier==fe,env!=prod,zone in (a, b),team notin (x),canary,!legacy,gen>3")
+            .expect("parse");
         assert_eq!(s.requirements().len(), 8);
         let l = labels(&[("app", "web"), ("tier", "fe"), ("env", "dev"), ("zone", "b"), ("canary", ""), ("gen", "4")]);
         assert!(s.matches(&l));

@@ -113,7 +113,12 @@ impl ApiError {
 
     /// 404: `configmaps "x" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{} \"{name}\" not found", qualified(group, resource)), Some(details(group, resource, name)))
+        Self::new(
+            404,
+            "NotFound",
+            format!("{} \"{name}\" not found", qualified(group, resource)),
+            Some(details(group, resource, name)),
+        )
     }
 
     /// 404 for a path that names no resource at all: `the server could not find the requested resource`.
@@ -123,7 +128,12 @@ impl ApiError {
 
     /// 409: `configmaps "x" already exists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", qualified(group, resource)), Some(details(group, resource, name)))
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{} \"{name}\" already exists", qualified(group, resource)),
+            Some(details(group, resource, name)),
+        )
     }
 
     /// 409: a stale resourceVersion, worded as upstream's optimistic-concurrency error.
@@ -145,7 +155,12 @@ impl ApiError {
         if !causes.is_empty() {
             d["causes"] = json!(causes);
         }
-        Self::new(409, "Conflict", format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(group, resource)), Some(d))
+        Self::new(
+            409,
+            "Conflict",
+            format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(group, resource)),
+            Some(d),
+        )
     }
 
     /// 422: `ConfigMap "X" is invalid: metadata.name: Invalid value: ...` with one cause per field.
@@ -170,7 +185,12 @@ impl ApiError {
 
     /// 429: a request refused for now (e.g. an eviction a disruption budget forbids), with one cause.
     pub fn too_many_requests(message: &str, cause_reason: &str, cause_field: &str) -> Self {
-        Self::new(429, "TooManyRequests", message, Some(json!({ "causes": [{ "reason": cause_reason, "message": message, "field": cause_field }] })))
+        Self::new(
+            429,
+            "TooManyRequests",
+            message,
+            Some(json!({ "causes": [{ "reason": cause_reason, "message": message, "field": cause_field }] })),
+        )
     }
 
     /// 400 with a message that says what is wrong.
@@ -184,10 +204,23 @@ impl ApiError {
     }
 
     /// 403 from the authorizer, worded as upstream's RBAC denial.
-    pub fn forbidden(user: &str, verb: &str, group: &str, resource: &str, subresource: &str, namespace: &str, name: &str) -> Self {
+    pub fn forbidden(
+        user: &str,
+        verb: &str,
+        group: &str,
+        resource: &str,
+        subresource: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Self {
         let res = if subresource.is_empty() { resource.to_owned() } else { format!("{resource}/{subresource}") };
-        let target = if name.is_empty() { qualified(group, &res) } else { format!("{} \"{name}\"", qualified(group, &res)) };
-        let scope = if namespace.is_empty() { "at the cluster scope".to_owned() } else { format!("in the namespace \"{namespace}\"") };
+        let target =
+            if name.is_empty() { qualified(group, &res) } else { format!("{} \"{name}\"", qualified(group, &res)) };
+        let scope = if namespace.is_empty() {
+            "at the cluster scope".to_owned()
+        } else {
+            format!("in the namespace \"{namespace}\"")
+        };
         let message = format!(
             "{target} is forbidden: User \"{user}\" cannot {verb} resource \"{res}\" in API group \"{group}\" {scope}"
         );
@@ -196,13 +229,22 @@ impl ApiError {
 
     /// 403 with a custom message (admission, namespace being terminated, ...).
     pub fn forbidden_because(group: &str, resource: &str, name: &str, why: &str) -> Self {
-        let target = if name.is_empty() { qualified(group, resource) } else { format!("{} \"{name}\"", qualified(group, resource)) };
+        let target = if name.is_empty() {
+            qualified(group, resource)
+        } else {
+            format!("{} \"{name}\"", qualified(group, resource))
+        };
         Self::new(403, "Forbidden", format!("{target} is forbidden: {why}"), Some(details(group, resource, name)))
     }
 
     /// 405: the resource does not support the verb.
     pub fn method_not_allowed(verb: &str, resource: &str) -> Self {
-        Self::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({verb} {resource})"), Some(json!({})))
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            format!("the server does not allow this method on the requested resource ({verb} {resource})"),
+            Some(json!({})),
+        )
     }
 
     /// 410: a resourceVersion older than the compacted history.
@@ -217,12 +259,24 @@ impl ApiError {
 
     /// 413: an object larger than the store keeps.
     pub fn object_too_large(size: usize, limit: usize) -> Self {
-        Self::new(413, "RequestEntityTooLarge", format!("Request entity too large: the object is {size} bytes and the store keeps at most {limit} bytes per object"), None)
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!(
+                "Request entity too large: the object is {size} bytes and the store keeps at most {limit} bytes per object"
+            ),
+            None,
+        )
     }
 
     /// 410 for a `continue` token whose revision was compacted, with upstream's advice.
     pub fn expired_continue() -> Self {
-        Self::new(410, "Expired", "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.", None)
+        Self::new(
+            410,
+            "Expired",
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+            None,
+        )
     }
 
     /// Adds one cause to the details (creating them if needed).
@@ -234,12 +288,24 @@ impl ApiError {
 
     /// 415: a body in a format the server does not read.
     pub fn unsupported_media_type(content_type: &str) -> Self {
-        Self::new(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"), None)
+        Self::new(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type:?})"
+            ),
+            None,
+        )
     }
 
     /// 406: an Accept header the server cannot answer.
     pub fn not_acceptable(accept: &str) -> Self {
-        Self::new(406, "NotAcceptable", format!("only the following media types are accepted: application/json, application/yaml (got {accept:?})"), None)
+        Self::new(
+            406,
+            "NotAcceptable",
+            format!("only the following media types are accepted: application/json, application/yaml (got {accept:?})"),
+            None,
+        )
     }
 
     /// 500 with what failed; the details stay in the server log.
@@ -284,22 +350,39 @@ mod tests {
         assert_eq!(ApiError::not_found("", "configmaps", "x").message, "configmaps \"x\" not found");
         assert_eq!(ApiError::not_found("apps", "deployments", "d").message, "deployments.apps \"d\" not found");
         assert_eq!(ApiError::already_exists("", "namespaces", "a").code, 409);
-        let f = ApiError::forbidden("system:serviceaccount:default:default", "list", "", "configmaps", "", "default", "");
+        let f =
+            ApiError::forbidden("system:serviceaccount:default:default", "list", "", "configmaps", "", "default", "");
         assert_eq!(
             f.message,
             "configmaps is forbidden: User \"system:serviceaccount:default:default\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
         );
         let f = ApiError::forbidden("bob", "get", "", "nodes", "", "", "n1");
-        assert_eq!(f.message, "nodes \"n1\" is forbidden: User \"bob\" cannot get resource \"nodes\" in API group \"\" at the cluster scope");
+        assert_eq!(
+            f.message,
+            "nodes \"n1\" is forbidden: User \"bob\" cannot get resource \"nodes\" in API group \"\" at the cluster scope"
+        );
         assert_eq!(ApiError::expired(5, 10).message, "too old resource version: 5 (10)");
     }
 
     #[test]
     fn invalid_lists_causes() {
-        let one = ApiError::invalid("", "ConfigMap", "X", vec![Cause::invalid("metadata.name", &json!("X"), "must be lowercase")]);
+        let one = ApiError::invalid(
+            "",
+            "ConfigMap",
+            "X",
+            vec![Cause::invalid("metadata.name", &json!("X"), "must be lowercase")],
+        );
         assert_eq!(one.message, "ConfigMap \"X\" is invalid: metadata.name: Invalid value: \"X\": must be lowercase");
-        let two = ApiError::invalid("apps", "Deployment", "d", vec![Cause::required("spec.selector", ""), Cause::required("spec.template", "")]);
-        assert_eq!(two.message, "Deployment.apps \"d\" is invalid: [spec.selector: Required value, spec.template: Required value]");
+        let two = ApiError::invalid(
+            "apps",
+            "Deployment",
+            "d",
+            vec![Cause::required("spec.selector", ""), Cause::required("spec.template", "")],
+        );
+        assert_eq!(
+            two.message,
+            "Deployment.apps \"d\" is invalid: [spec.selector: Required value, spec.template: Required value]"
+        );
         let s = two.to_status();
         assert_eq!(s["code"], 422);
         assert_eq!(s["details"]["causes"][1]["field"], "spec.template");

@@ -12,7 +12,12 @@ use crate::resource::ResourceDef;
 const SA_MOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 /// Runs the mutating and validating admission plugins for a new object.
-pub(crate) async fn admit_create(registry: &Registry, def: &ResourceDef, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
+pub(crate) async fn admit_create(
+    registry: &Registry,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     if def.group.is_empty() && def.resource == "pods" {
         service_account(registry, ns.unwrap_or_default(), obj).await?;
         crate::quota::limit_ranger(registry, ns.unwrap_or_default(), obj)?;
@@ -68,9 +73,11 @@ async fn service_account(registry: &Registry, ns: &str, pod: &mut Value) -> Resu
         return Ok(());
     }
     let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
-    let existing = volumes
-        .as_array()
-        .and_then(|vs| vs.iter().find_map(|v| v.get("name").and_then(Value::as_str).filter(|n| n.starts_with("kube-api-access-")).map(str::to_owned)));
+    let existing = volumes.as_array().and_then(|vs| {
+        vs.iter().find_map(|v| {
+            v.get("name").and_then(Value::as_str).filter(|n| n.starts_with("kube-api-access-")).map(str::to_owned)
+        })
+    });
     let volume_name = match existing {
         Some(n) => n,
         None => {
@@ -107,22 +114,34 @@ async fn service_account(registry: &Registry, ns: &str, pod: &mut Value) -> Resu
 /// Priority: `spec.priority` and `preemptionPolicy` from the pod's PriorityClass (or the global default one).
 fn priority(registry: &Registry, pod: &mut Value) -> Result<(), ApiError> {
     let classes = ResourceDef::builtin_named("scheduling.k8s.io", "priorityclasses");
-    let wanted = pod.pointer("/spec/priorityClassName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+    let wanted =
+        pod.pointer("/spec/priorityClassName").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
     let (all, _) = registry.cache().list(&registry.prefix(&classes, None));
     let class = match &wanted {
-        Some(name) => match all.iter().find(|c| c.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name)) {
-            Some(c) => Some(&c.value),
-            None => {
-                let pod_name = pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
-                return Err(ApiError::forbidden_because("", "pods", &pod_name, &format!("no PriorityClass with name {name} was found")));
+        Some(name) => {
+            match all.iter().find(|c| c.value.pointer("/metadata/name").and_then(Value::as_str) == Some(name)) {
+                Some(c) => Some(&c.value),
+                None => {
+                    let pod_name = pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
+                    return Err(ApiError::forbidden_because(
+                        "",
+                        "pods",
+                        &pod_name,
+                        &format!("no PriorityClass with name {name} was found"),
+                    ));
+                }
             }
-        },
+        }
         None => all.iter().map(|c| &c.value).find(|c| c.get("globalDefault") == Some(&json!(true))),
     };
     let class = class.map(|c| rkube_validation::admission::PriorityClassRef {
         name: c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
         value: c.get("value").and_then(Value::as_i64).unwrap_or(0),
-        preemption_policy: c.get("preemptionPolicy").and_then(Value::as_str).unwrap_or("PreemptLowerPriority").to_owned(),
+        preemption_policy: c
+            .get("preemptionPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("PreemptLowerPriority")
+            .to_owned(),
     });
     rkube_validation::admission::admit_priority(pod, class.as_ref());
     Ok(())

@@ -71,7 +71,8 @@ pub(crate) fn impersonate(app: &AppState, user: User, headers: &http::HeaderMap)
         }
         return Ok(user);
     };
-    let groups: Vec<String> = headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
+    let groups: Vec<String> =
+        headers.get_all("impersonate-group").iter().filter_map(|v| v.to_str().ok().map(str::to_owned)).collect();
     let may = |resource: &str, name: &str, namespace: &str| {
         let attrs = crate::authz::Attributes {
             verb: "impersonate".into(),
@@ -88,11 +89,27 @@ pub(crate) fn impersonate(app: &AppState, user: User, headers: &http::HeaderMap)
         None => may("users", target, ""),
     };
     if !allowed_user {
-        return Err(ApiError::forbidden_because("", "users", target, &format!("User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope", user.name)));
+        return Err(ApiError::forbidden_because(
+            "",
+            "users",
+            target,
+            &format!(
+                "User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope",
+                user.name
+            ),
+        ));
     }
     for g in &groups {
         if !may("groups", g, "") {
-            return Err(ApiError::forbidden_because("", "groups", g, &format!("User \"{}\" cannot impersonate resource \"groups\" in API group \"\" at the cluster scope", user.name)));
+            return Err(ApiError::forbidden_because(
+                "",
+                "groups",
+                g,
+                &format!(
+                    "User \"{}\" cannot impersonate resource \"groups\" in API group \"\" at the cluster scope",
+                    user.name
+                ),
+            ));
         }
     }
     let mut out = User::new(target.to_owned());

@@ -11,7 +11,13 @@ fn def(group: &str, resource: &str) -> Option<std::sync::Arc<ResourceDef>> {
     rkube_apimachinery::catalogue::builtin(group, "v1", resource).map(ResourceDef::builtin)
 }
 
-async fn ensure(registry: &Registry, group: &str, resource: &str, ns: Option<&str>, obj: Value) -> Result<(), ApiError> {
+async fn ensure(
+    registry: &Registry,
+    group: &str,
+    resource: &str,
+    ns: Option<&str>,
+    obj: Value,
+) -> Result<(), ApiError> {
     let Some(d) = def(group, resource) else { return Ok(()) };
     match registry.create(&d, ns, obj, &WriteCtx::default()).await {
         Ok(_) => Ok(()),
@@ -55,7 +61,10 @@ async fn kubernetes_service(registry: &Registry, advertise: &str) -> Result<(), 
     });
     let Some(def) = def("", "endpoints") else { return Ok(()) };
     // The endpoints follow the advertise address: rewritten when it changed since the last start.
-    registry.update_with(&def, Some("default"), "kubernetes", None, &WriteCtx::default(), |_| Ok(endpoints.clone())).await.map(|_| ())
+    registry
+        .update_with(&def, Some("default"), "kubernetes", None, &WriteCtx::default(), |_| Ok(endpoints.clone()))
+        .await
+        .map(|_| ())
 }
 
 fn cluster_role(name: &str, rules: Value, aggregate_label: Option<&str>) -> Value {
@@ -85,14 +94,55 @@ fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
 /// `advertise` is `ip:port`: the address pods reach the API on (never 127.0.0.1: a founding-guide pit).
 pub(crate) async fn run(registry: &Registry, advertise: &str) -> Result<(), ApiError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        ensure(registry, "", "namespaces", None, json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } })).await?;
+        ensure(
+            registry,
+            "",
+            "namespaces",
+            None,
+            json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } }),
+        )
+        .await?;
     }
     kubernetes_service(registry, advertise).await?;
     let all = json!([{ "apiGroups": ["*"], "resources": ["*"], "verbs": ["*"] }, { "nonResourceURLs": ["*"], "verbs": ["*"] }]);
     let read = json!(["get", "list", "watch"]);
     let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
-    let core_view = json!(["configmaps", "endpoints", "persistentvolumeclaims", "persistentvolumeclaims/status", "pods", "pods/log", "pods/status", "replicationcontrollers", "replicationcontrollers/scale", "replicationcontrollers/status", "serviceaccounts", "services", "services/status", "bindings", "events", "limitranges", "namespaces/status", "resourcequotas", "resourcequotas/status", "namespaces"]);
-    let apps = json!(["controllerrevisions", "daemonsets", "daemonsets/status", "deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "statefulsets/scale", "statefulsets/status"]);
+    let core_view = json!([
+        "configmaps",
+        "endpoints",
+        "persistentvolumeclaims",
+        "persistentvolumeclaims/status",
+        "pods",
+        "pods/log",
+        "pods/status",
+        "replicationcontrollers",
+        "replicationcontrollers/scale",
+        "replicationcontrollers/status",
+        "serviceaccounts",
+        "services",
+        "services/status",
+        "bindings",
+        "events",
+        "limitranges",
+        "namespaces/status",
+        "resourcequotas",
+        "resourcequotas/status",
+        "namespaces"
+    ]);
+    let apps = json!([
+        "controllerrevisions",
+        "daemonsets",
+        "daemonsets/status",
+        "deployments",
+        "deployments/scale",
+        "deployments/status",
+        "replicasets",
+        "replicasets/scale",
+        "replicasets/status",
+        "statefulsets",
+        "statefulsets/scale",
+        "statefulsets/status"
+    ]);
     let view_rules = json!([
         { "apiGroups": [""], "resources": core_view, "verbs": read },
         { "apiGroups": ["apps"], "resources": apps, "verbs": read },
@@ -117,7 +167,8 @@ pub(crate) async fn run(registry: &Registry, advertise: &str) -> Result<(), ApiE
         { "apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"] },
         { "apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"] },
     ]);
-    let public_info = json!([{ "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"] }]);
+    let public_info =
+        json!([{ "nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"] }]);
     // The aggregated roles (admin ⊃ edit ⊃ view) are written out in full rather than aggregated: no aggregation controller yet.
     let mut edit_all = view_rules.as_array().cloned().unwrap_or_default();
     edit_all.extend(edit_rules.as_array().cloned().unwrap_or_default());

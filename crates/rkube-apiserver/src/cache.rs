@@ -93,7 +93,11 @@ pub fn with_revision(mut value: Value, revision: Revision) -> Value {
 impl Cache {
     /// Loads every object under `prefix` and keeps following the store until `shutdown`.
     /// Returns once the initial load is done.
-    pub async fn start(store: Arc<dyn Store>, prefix: String, shutdown: watch::Receiver<bool>) -> rkube_store::Result<Arc<Cache>> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        prefix: String,
+        shutdown: watch::Receiver<bool>,
+    ) -> rkube_store::Result<Arc<Cache>> {
         let (events, _) = broadcast::channel(4096);
         let (progress, _) = watch::channel(0);
         let (resets, _) = watch::channel(0);
@@ -127,7 +131,11 @@ impl Cache {
             }
             match (page.more, page.items.last()) {
                 (true, Some(last)) => {
-                    opts = ListOptions { revision: Some(page.revision), limit: Some(5000), start: Some(format!("{}\0", last.key)) };
+                    opts = ListOptions {
+                        revision: Some(page.revision),
+                        limit: Some(5000),
+                        start: Some(format!("{}\0", last.key)),
+                    };
                 }
                 _ => break page.revision,
             }
@@ -214,10 +222,18 @@ impl Cache {
     }
 
     /// The current state as synthetic ADDED events (for watches without a resourceVersion) and a live receiver.
-    pub fn snapshot_and_subscribe(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
+    pub fn snapshot_and_subscribe(
+        &self,
+        prefix: &str,
+    ) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
         let st = self.read();
         let rx = self.events.subscribe();
-        let items = st.objects.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect();
+        let items = st
+            .objects
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect();
         (items, st.revision, rx)
     }
 
@@ -258,7 +274,13 @@ fn parse(key: &str, bytes: &[u8], revision: Revision) -> Option<CachedObject> {
     }
 }
 
-async fn follow(cache: Arc<Cache>, store: Arc<dyn Store>, prefix: String, mut rev: Revision, mut shutdown: watch::Receiver<bool>) {
+async fn follow(
+    cache: Arc<Cache>,
+    store: Arc<dyn Store>,
+    prefix: String,
+    mut rev: Revision,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let mut stream = match store.watch(&prefix, rev).await {
             Ok(s) => s,

@@ -35,7 +35,9 @@ pub fn output(headers: &HeaderMap) -> Output {
         }
         match (media, as_) {
             ("application/json", Some("Table")) => return Output::Table,
-            ("application/json", Some("PartialObjectMetadata" | "PartialObjectMetadataList")) => return Output::Metadata,
+            ("application/json", Some("PartialObjectMetadata" | "PartialObjectMetadataList")) => {
+                return Output::Metadata;
+            }
             ("application/json" | "*/*" | "application/*", None) => return Output::Json,
             ("application/yaml", None) => return Output::Yaml,
             _ => {}
@@ -52,9 +54,11 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, ApiError> 
     let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
     let media = ct.split(';').next().unwrap_or_default().trim();
     let value = match media {
-        "application/json" | "application/merge-patch+json" | "application/strategic-merge-patch+json" | "application/json-patch+json" | "" => {
-            decode_json(body)?
-        }
+        "application/json"
+        | "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json"
+        | "" => decode_json(body)?,
         "application/yaml" | "application/apply-patch+yaml" | "application/x-yaml" | "text/yaml" => decode_yaml(body)?,
         "application/vnd.kubernetes.protobuf" => rkube_protobuf::decode_envelope(body)
             .map_err(|e| ApiError::bad_request(format!("the protobuf body could not be decoded: {e}")))?,
@@ -70,7 +74,8 @@ pub fn decode_json(body: &[u8]) -> Result<Value, ApiError> {
 
 fn decode_yaml(body: &[u8]) -> Result<Value, ApiError> {
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the YAML body is not UTF-8"))?;
-    serde_yaml::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+    serde_yaml::from_str::<Value>(text)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
 }
 
 /// Encodes an answer as JSON or YAML; returns the body and its content type.

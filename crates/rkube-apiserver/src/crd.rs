@@ -26,9 +26,12 @@ pub(crate) fn defs_of(crd: &Value) -> Vec<Arc<ResourceDef>> {
     let names = spec.get("names").cloned().unwrap_or_default();
     let plural = names.get("plural").and_then(Value::as_str).unwrap_or_default().to_owned();
     let kind = names.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let singular = names.get("singular").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| kind.to_lowercase());
+    let singular =
+        names.get("singular").and_then(Value::as_str).map(str::to_owned).unwrap_or_else(|| kind.to_lowercase());
     let strings = |v: Option<&Value>| -> Vec<String> {
-        v.and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+        v.and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
     };
     let namespaced = spec.get("scope").and_then(Value::as_str) != Some("Cluster");
     let mut out = Vec::new();
@@ -70,9 +73,9 @@ pub(crate) fn defs_of(crd: &Value) -> Vec<Arc<ResourceDef>> {
 }
 
 fn established(crd: &Value) -> bool {
-    crd.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("type") == Some(&json!("Established")) && c.get("status") == Some(&json!("True"))))
+    crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
+        cs.iter().any(|c| c.get("type") == Some(&json!("Established")) && c.get("status") == Some(&json!("True")))
+    })
 }
 
 /// The status upstream's CRD controllers write once names are accepted.
@@ -88,7 +91,12 @@ fn status_for(crd: &Value) -> Value {
     let storage: Vec<Value> = crd
         .pointer("/spec/versions")
         .and_then(Value::as_array)
-        .map(|vs| vs.iter().filter(|v| v.get("storage") == Some(&json!(true))).filter_map(|v| v.get("name").cloned()).collect())
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage") == Some(&json!(true)))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
         .unwrap_or_default();
     let mut stored = crd.pointer("/status/storedVersions").and_then(Value::as_array).cloned().unwrap_or_default();
     for s in storage {
@@ -125,7 +133,10 @@ async fn reconcile(app: &Arc<AppState>, crd: &Value) -> Result<(), ApiError> {
                 }
             }
         }
-        let (g, p) = (crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default());
+        let (g, p) = (
+            crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(),
+            crd.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default(),
+        );
         app.catalog.set_custom(g, p, Vec::new());
         app.registry.openapi_mut().remove_crd(g, p);
         app.registry.set_schemas(g, p, Vec::new());
@@ -158,7 +169,10 @@ async fn reconcile(app: &Arc<AppState>, crd: &Value) -> Result<(), ApiError> {
     if let Err(e) = app.registry.openapi_mut().apply_crd(crd) {
         tracing::warn!(crd = %name, error = %e, "CRD schema not published in OpenAPI");
     }
-    let has_finalizer = crd.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| f.iter().any(|x| x == CLEANUP_FINALIZER));
+    let has_finalizer = crd
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|x| x == CLEANUP_FINALIZER));
     if !has_finalizer {
         app.registry
             .update_with(&def, None, &name, None, &ctx, |cur| {
@@ -227,7 +241,10 @@ pub(crate) async fn run(app: Arc<AppState>, mut shutdown: tokio::sync::watch::Re
         match ev.kind {
             EventKind::Deleted => {
                 let v = &ev.object.value;
-                let (g, p) = (v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(), v.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default());
+                let (g, p) = (
+                    v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default(),
+                    v.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default(),
+                );
                 app.catalog.set_custom(g, p, Vec::new());
                 app.registry.openapi_mut().remove_crd(g, p);
             }

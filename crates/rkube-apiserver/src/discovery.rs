@@ -6,12 +6,19 @@ use serde_json::{Value, json};
 use crate::catalog::Catalog;
 
 fn group_doc(name: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> = versions.iter().map(|v| json!({ "groupVersion": format!("{name}/{v}"), "version": v })).collect();
+    let vs: Vec<Value> =
+        versions.iter().map(|v| json!({ "groupVersion": format!("{name}/{v}"), "version": v })).collect();
     json!({ "name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null) })
 }
 
 /// Answers a discovery path.
-pub(crate) fn answer(catalog: &Catalog, group: Option<&str>, version: Option<&str>, legacy: bool, server_address: &str) -> Result<Value, ApiError> {
+pub(crate) fn answer(
+    catalog: &Catalog,
+    group: Option<&str>,
+    version: Option<&str>,
+    legacy: bool,
+    server_address: &str,
+) -> Result<Value, ApiError> {
     match (legacy, group, version) {
         (true, None, None) => Ok(json!({
             "kind": "APIVersions",
@@ -20,7 +27,8 @@ pub(crate) fn answer(catalog: &Catalog, group: Option<&str>, version: Option<&st
         })),
         (true, None, Some("v1")) => Ok(resource_list(catalog, "", "v1")),
         (false, None, None) => {
-            let groups: Vec<Value> = catalog.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_doc(&g, &vs)).collect();
+            let groups: Vec<Value> =
+                catalog.groups().into_iter().filter(|(g, _)| !g.is_empty()).map(|(g, vs)| group_doc(&g, &vs)).collect();
             Ok(json!({ "kind": "APIGroupList", "apiVersion": "v1", "groups": groups }))
         }
         (false, Some(g), None) => catalog
@@ -51,7 +59,8 @@ fn subresource_info(d: &crate::resource::ResourceDef, sub: &str) -> (Vec<&'stati
         Some(b) => (b.subresource_verbs(sub).to_vec(), b.subresource_kind(sub).to_owned()),
         None => (vec!["get", "patch", "update"], if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() }),
     };
-    let (g, v) = if sub == "scale" { ("autoscaling".to_owned(), "v1".to_owned()) } else { (d.group.clone(), d.version.clone()) };
+    let (g, v) =
+        if sub == "scale" { ("autoscaling".to_owned(), "v1".to_owned()) } else { (d.group.clone(), d.version.clone()) };
     (verbs, kind, g, v)
 }
 
@@ -99,7 +108,8 @@ pub(crate) fn aggregated_version(headers: &http::HeaderMap) -> Option<&'static s
     for part in accept.split(',') {
         let params: Vec<&str> = part.split(';').map(str::trim).collect();
         let is = |p: &str| params.contains(&p);
-        if params.first() == Some(&"application/json") && is("g=apidiscovery.k8s.io") && is("as=APIGroupDiscoveryList") {
+        if params.first() == Some(&"application/json") && is("g=apidiscovery.k8s.io") && is("as=APIGroupDiscoveryList")
+        {
             if is("v=v2") {
                 return Some("v2");
             }

@@ -49,7 +49,12 @@ impl Warnings {
 }
 
 /// Checks `obj` for unknown fields under `mode`, removing them unless the request is refused.
-pub fn check(docs: &rkube_openapi::Documents, mode: Mode, obj: &mut Value, warnings: &Warnings) -> Result<(), ApiError> {
+pub fn check(
+    docs: &rkube_openapi::Documents,
+    mode: Mode,
+    obj: &mut Value,
+    warnings: &Warnings,
+) -> Result<(), ApiError> {
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_owned();
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
     let unknown = docs.unknown_fields(&api_version, &kind, obj);

@@ -59,7 +59,11 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
     let query = crate::query::Query::parse(req.uri().query());
     // Health endpoints answer without credentials, so probes and load balancers need none
     // (upstream's anonymous access limited to these endpoints).
-    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") || path.starts_with("/healthz/") || path.starts_with("/livez/") || path.starts_with("/readyz/") {
+    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+    {
         return Ok(crate::health::answer(app, &path, &query).await);
     }
     let Some(user) = user else {
@@ -81,7 +85,9 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
             })?;
             crate::info::answer(app, &p, req.headers()).await
         }
-        Target::Discovery { group: None, version: None, legacy } if crate::discovery::aggregated_version(req.headers()).is_some() => {
+        Target::Discovery { group: None, version: None, legacy }
+            if crate::discovery::aggregated_version(req.headers()).is_some() =>
+        {
             let ver = crate::discovery::aggregated_version(req.headers()).unwrap_or("v2");
             let doc = crate::discovery::aggregated(&app.catalog, legacy, ver);
             let mut r = respond(StatusCode::OK, &doc, Output::Json);
@@ -95,7 +101,8 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
             Ok(r)
         }
         Target::Discovery { group, version, legacy } => {
-            let v = crate::discovery::answer(&app.catalog, group.as_deref(), version.as_deref(), legacy, &app.advertise)?;
+            let v =
+                crate::discovery::answer(&app.catalog, group.as_deref(), version.as_deref(), legacy, &app.advertise)?;
             Ok(respond(StatusCode::OK, &v, out))
         }
         Target::Resource(info) => {
@@ -112,7 +119,15 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
                 path: None,
             };
             check(app, user, &attrs, || {
-                ApiError::forbidden(&user.name, info.verb, &info.group, &info.resource, &attrs.subresource, &attrs.namespace, &attrs.name)
+                ApiError::forbidden(
+                    &user.name,
+                    info.verb,
+                    &info.group,
+                    &info.resource,
+                    &attrs.subresource,
+                    &attrs.namespace,
+                    &attrs.name,
+                )
             })?;
             crate::resources::handle(app, user, &def, &info, &query, out, req).await
         }

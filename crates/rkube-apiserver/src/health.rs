@@ -25,7 +25,9 @@ pub(crate) async fn answer(app: &Arc<AppState>, path: &str, query: &Query) -> Re
     if let Some(one) = only {
         return match checks.iter().find(|(n, _)| *n == one) {
             Some((_, true)) => text(StatusCode::OK, "ok".to_owned()),
-            Some((n, false)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("internal server error: {n} check failed\n")),
+            Some((n, false)) => {
+                text(StatusCode::INTERNAL_SERVER_ERROR, format!("internal server error: {n} check failed\n"))
+            }
             None => text(StatusCode::NOT_FOUND, "404 page not found\n".to_owned()),
         };
     }
@@ -34,7 +36,11 @@ pub(crate) async fn answer(app: &Arc<AppState>, path: &str, query: &Query) -> Re
     let mut body = String::new();
     if verbose {
         for (n, ok) in &checks {
-            body.push_str(&format!("[{}]{n} {}\n", if *ok { "+" } else { "-" }, if *ok { "ok" } else { "failed: reason withheld" }));
+            body.push_str(&format!(
+                "[{}]{n} {}\n",
+                if *ok { "+" } else { "-" },
+                if *ok { "ok" } else { "failed: reason withheld" }
+            ));
         }
         body.push_str(&format!("{endpoint} check {}\n", if healthy { "passed" } else { "failed" }));
     } else {

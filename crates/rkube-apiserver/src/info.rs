@@ -25,7 +25,10 @@ pub(crate) async fn answer(app: &Arc<AppState>, path: &str, headers: &http::Head
             Some(rkube_openapi::V2Format::Protobuf) => {
                 let doc = app.registry.openapi().v2_protobuf();
                 let mut r = Response::new(Body::from(doc.bytes().to_vec()));
-                r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(rkube_openapi::V2Protobuf::CONTENT_TYPE));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static(rkube_openapi::V2Protobuf::CONTENT_TYPE),
+                );
                 if let Ok(etag) = HeaderValue::from_str(&doc.etag()) {
                     r.headers_mut().insert(http::header::ETAG, etag);
                 }
@@ -56,7 +59,10 @@ pub(crate) async fn answer(app: &Arc<AppState>, path: &str, headers: &http::Head
         )),
         "/metrics" => {
             let mut r = Response::new(Body::from(app.metrics.render()));
-            r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            r.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
             Ok(r)
         }
         "/openapi/v3" | "/openapi/v3/" => Ok(respond(StatusCode::OK, &app.registry.openapi().v3_index(), Output::Json)),

@@ -61,7 +61,9 @@ pub struct ApiServerConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The listen address is taken or not ours.
-    #[error("cannot listen on {addr}: {source}; is another API server (or rkube) already running? choose another --https-listen-port")]
+    #[error(
+        "cannot listen on {addr}: {source}; is another API server (or rkube) already running? choose another --https-listen-port"
+    )]
     Bind {
         /// The address.
         addr: SocketAddr,
@@ -84,13 +86,22 @@ pub enum Error {
 }
 
 /// Runs the API server until `shutdown` turns true. `ready` is set once it serves requests.
-pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signal::Receiver<bool>, ready: signal::Sender<bool>) -> Result<(), Error> {
+pub async fn run(
+    config: ApiServerConfig,
+    store: Arc<dyn Store>,
+    shutdown: signal::Receiver<bool>,
+    ready: signal::Sender<bool>,
+) -> Result<(), Error> {
     let keys = KeyLayout::new(&config.key_prefix);
     let cache = cache::Cache::start(store.clone(), format!("{}/", keys.prefix()), shutdown.clone()).await?;
     let catalog = Arc::new(catalog::Catalog::default());
     let audiences = vec![rkube_auth::sa_token::DEFAULT_ISSUER.to_owned()];
-    let tokens = rkube_auth::TokenIssuer::new(config.pki.service_account_key_pem(), rkube_auth::sa_token::DEFAULT_ISSUER, audiences)
-        .map_err(|e| Error::Keys(e.to_string()))?;
+    let tokens = rkube_auth::TokenIssuer::new(
+        config.pki.service_account_key_pem(),
+        rkube_auth::sa_token::DEFAULT_ISSUER,
+        audiences,
+    )
+    .map_err(|e| Error::Keys(e.to_string()))?;
     let verifier = tokens.verifier();
     let kubelet_tls = rkube_pki::client_tls_config(config.pki.ca_cert_der(), Some(config.pki.kubelet_client()))?;
     let app = Arc::new(state::AppState {
@@ -105,7 +116,8 @@ pub async fn run(config: ApiServerConfig, store: Arc<dyn Store>, shutdown: signa
         ready: std::sync::atomic::AtomicBool::new(false),
     });
     let tls = config.pki.server_tls_config()?;
-    let listener = tokio::net::TcpListener::bind(config.bind).await.map_err(|source| Error::Bind { addr: config.bind, source })?;
+    let listener =
+        tokio::net::TcpListener::bind(config.bind).await.map_err(|source| Error::Bind { addr: config.bind, source })?;
     let router = axum::Router::new().fallback(handler::dispatch).with_state(app.clone());
     let serving = tokio::spawn(server::serve(listener, tls, router, shutdown.clone()));
     bootstrap::run(&app.registry, &config.advertise).await.map_err(Error::Bootstrap)?;

@@ -55,9 +55,16 @@ impl Metrics {
     pub(crate) fn observe(&self, method: &Method, path: &str, code: u16, took: Duration) {
         let verb = verb_of(method);
         let resource = resource_of(path);
-        *self.totals.lock().unwrap_or_else(|e| e.into_inner()).entry((verb.to_owned(), resource.clone(), code)).or_default() += 1;
+        *self
+            .totals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((verb.to_owned(), resource.clone(), code))
+            .or_default() += 1;
         let mut d = self.durations.lock().unwrap_or_else(|e| e.into_inner());
-        let h = d.entry(verb.to_owned()).or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], ..Default::default() });
+        let h = d
+            .entry(verb.to_owned())
+            .or_insert_with(|| Histogram { counts: vec![0; BUCKETS.len()], ..Default::default() });
         let secs = took.as_secs_f64();
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
@@ -73,14 +80,22 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, resource and HTTP response code.\n# TYPE apiserver_request_total counter\n");
         for ((verb, resource, code), n) in self.totals.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            out.push_str(&format!("apiserver_request_total{{code=\"{code}\",resource=\"{resource}\",verb=\"{verb}\"}} {n}\n"));
+            out.push_str(&format!(
+                "apiserver_request_total{{code=\"{code}\",resource=\"{resource}\",verb=\"{verb}\"}} {n}\n"
+            ));
         }
         out.push_str("# HELP apiserver_request_duration_seconds Response latency distribution in seconds for each verb.\n# TYPE apiserver_request_duration_seconds histogram\n");
         for (verb, h) in self.durations.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             for (i, b) in BUCKETS.iter().enumerate() {
-                out.push_str(&format!("apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",le=\"{b}\"}} {}\n", h.counts[i]));
+                out.push_str(&format!(
+                    "apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",le=\"{b}\"}} {}\n",
+                    h.counts[i]
+                ));
             }
-            out.push_str(&format!("apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",le=\"+Inf\"}} {}\n", h.count));
+            out.push_str(&format!(
+                "apiserver_request_duration_seconds_bucket{{verb=\"{verb}\",le=\"+Inf\"}} {}\n",
+                h.count
+            ));
             out.push_str(&format!("apiserver_request_duration_seconds_sum{{verb=\"{verb}\"}} {}\n", h.sum));
             out.push_str(&format!("apiserver_request_duration_seconds_count{{verb=\"{verb}\"}} {}\n", h.count));
         }

@@ -37,7 +37,9 @@ impl Query {
         match self.get("dryRun") {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
-            Some(other) => Err(ApiError::bad_request(format!("Unsupported value: \"{other}\": supported values: \"All\""))),
+            Some(other) => {
+                Err(ApiError::bad_request(format!("Unsupported value: \"{other}\": supported values: \"All\"")))
+            }
         }
     }
 
@@ -45,14 +47,19 @@ impl Query {
     pub(crate) fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         match self.get(k) {
             None | Some("") => Ok(None),
-            Some(v) => v.parse().map(Some).map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v:?} is not an integer"))),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| ApiError::bad_request(format!("invalid value for {k}: {v:?} is not an integer"))),
         }
     }
 
     /// The list parameters.
     pub(crate) fn list(&self) -> Result<ListQuery, ApiError> {
-        let labels = Selector::parse(self.get("labelSelector").unwrap_or_default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let fields = FieldSelector::parse(self.get("fieldSelector").unwrap_or_default()).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let labels = Selector::parse(self.get("labelSelector").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let fields = FieldSelector::parse(self.get("fieldSelector").unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let limit = self.int("limit")?.filter(|l| *l > 0).map(|l| l as usize);
         Ok(ListQuery {
             labels,

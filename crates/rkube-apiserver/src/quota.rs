@@ -50,7 +50,9 @@ pub(crate) fn limit_ranger(registry: &Registry, ns: &str, pod: &mut Value) -> Re
                 let resources = c.entry("resources").or_insert_with(|| json!({}));
                 let mut set_limits = Vec::new();
                 let mut set_requests = Vec::new();
-                for (field, source, record) in [("limits", "default", &mut set_limits), ("requests", "defaultRequest", &mut set_requests)] {
+                for (field, source, record) in
+                    [("limits", "default", &mut set_limits), ("requests", "defaultRequest", &mut set_requests)]
+                {
                     if let Some(defaults) = item.get(source).and_then(Value::as_object) {
                         let target = resources.as_object_mut().map(|r| r.entry(field).or_insert_with(|| json!({})));
                         if let Some(t) = target.and_then(Value::as_object_mut) {
@@ -65,12 +67,15 @@ pub(crate) fn limit_ranger(registry: &Registry, ns: &str, pod: &mut Value) -> Re
                 }
                 // A request defaults to the limit when only the limit is known (upstream's pod defaulting).
                 let limits = resources.get("limits").cloned().unwrap_or_else(|| json!({}));
-                if let (Some(l), Some(r)) = (limits.as_object(), resources.as_object_mut().map(|r| r.entry("requests").or_insert_with(|| json!({}))))
-                    && let Some(r) = r.as_object_mut() {
-                        for (res, q) in l {
-                            r.entry(res.clone()).or_insert_with(|| q.clone());
-                        }
+                if let (Some(l), Some(r)) = (
+                    limits.as_object(),
+                    resources.as_object_mut().map(|r| r.entry("requests").or_insert_with(|| json!({}))),
+                ) && let Some(r) = r.as_object_mut()
+                {
+                    for (res, q) in l {
+                        r.entry(res.clone()).or_insert_with(|| q.clone());
                     }
+                }
                 if !set_requests.is_empty() {
                     notes.push(format!("{} request for container {cname}", set_requests.join(", ")));
                 }
@@ -79,15 +84,29 @@ pub(crate) fn limit_ranger(registry: &Registry, ns: &str, pod: &mut Value) -> Re
                 }
                 for (res, max) in item.get("max").and_then(Value::as_object).into_iter().flatten() {
                     match resources.pointer(&format!("/limits/{res}")) {
-                        None => problems.push(format!("maximum {res} usage per Container is {}.  No limit is specified", max.as_str().unwrap_or_default())),
-                        Some(l) if milli(l) > milli(max) => problems.push(format!("maximum {res} usage per Container is {}, but limit is {}", max.as_str().unwrap_or_default(), l.as_str().unwrap_or_default())),
+                        None => problems.push(format!(
+                            "maximum {res} usage per Container is {}.  No limit is specified",
+                            max.as_str().unwrap_or_default()
+                        )),
+                        Some(l) if milli(l) > milli(max) => problems.push(format!(
+                            "maximum {res} usage per Container is {}, but limit is {}",
+                            max.as_str().unwrap_or_default(),
+                            l.as_str().unwrap_or_default()
+                        )),
                         _ => {}
                     }
                 }
                 for (res, min) in item.get("min").and_then(Value::as_object).into_iter().flatten() {
                     match resources.pointer(&format!("/requests/{res}")) {
-                        None => problems.push(format!("minimum {res} usage per Container is {}.  No request is specified", min.as_str().unwrap_or_default())),
-                        Some(r) if milli(r) < milli(min) => problems.push(format!("minimum {res} usage per Container is {}, but request is {}", min.as_str().unwrap_or_default(), r.as_str().unwrap_or_default())),
+                        None => problems.push(format!(
+                            "minimum {res} usage per Container is {}.  No request is specified",
+                            min.as_str().unwrap_or_default()
+                        )),
+                        Some(r) if milli(r) < milli(min) => problems.push(format!(
+                            "minimum {res} usage per Container is {}, but request is {}",
+                            min.as_str().unwrap_or_default(),
+                            r.as_str().unwrap_or_default()
+                        )),
                         _ => {}
                     }
                 }
@@ -101,7 +120,10 @@ pub(crate) fn limit_ranger(registry: &Registry, ns: &str, pod: &mut Value) -> Re
     if !notes.is_empty() {
         let ann = crate::meta::meta_mut(pod).entry("annotations").or_insert_with(|| json!({}));
         if let Some(a) = ann.as_object_mut() {
-            a.insert("kubernetes.io/limit-ranger".into(), json!(format!("LimitRanger plugin set: {}", notes.join("; "))));
+            a.insert(
+                "kubernetes.io/limit-ranger".into(),
+                json!(format!("LimitRanger plugin set: {}", notes.join("; "))),
+            );
         }
     }
     Ok(())
@@ -110,7 +132,11 @@ pub(crate) fn limit_ranger(registry: &Registry, ns: &str, pod: &mut Value) -> Re
 /// The usage a pod adds to a quota resource (millis for compute resources, 1000 per object for counts).
 fn pod_usage(pod: &Value, resource: &str) -> i128 {
     let sum = |field: &str, res: &str| -> i128 {
-        ["containers"].iter().flat_map(|l| pod.pointer(&format!("/spec/{l}")).and_then(Value::as_array).cloned().unwrap_or_default()).filter_map(|c| c.pointer(&format!("/resources/{field}/{res}")).and_then(milli)).sum()
+        ["containers"]
+            .iter()
+            .flat_map(|l| pod.pointer(&format!("/spec/{l}")).and_then(Value::as_array).cloned().unwrap_or_default())
+            .filter_map(|c| c.pointer(&format!("/resources/{field}/{res}")).and_then(milli))
+            .sum()
     };
     match resource {
         "pods" | "count/pods" => 1000,
@@ -150,7 +176,15 @@ pub(crate) fn resource_quota(registry: &Registry, def: &ResourceDef, ns: &str, o
         let mut limited = Vec::new();
         let mut missing = Vec::new();
         for (res, limit) in hard {
-            let applies = if is_pod { pod_usage(obj, res) > 0 || matches!(res.as_str(), "cpu" | "memory" | "requests.cpu" | "requests.memory" | "limits.cpu" | "limits.memory") } else { counts(def, res) };
+            let applies = if is_pod {
+                pod_usage(obj, res) > 0
+                    || matches!(
+                        res.as_str(),
+                        "cpu" | "memory" | "requests.cpu" | "requests.memory" | "limits.cpu" | "limits.memory"
+                    )
+            } else {
+                counts(def, res)
+            };
             if !applies {
                 continue;
             }
@@ -170,19 +204,30 @@ pub(crate) fn resource_quota(registry: &Registry, def: &ResourceDef, ns: &str, o
                 let show = |m: i128| Quantity::parse(&format!("{m}m")).map(|q| q.canonical()).unwrap_or_default();
                 requested.push(format!("{res}={}", show(add)));
                 used.push(format!("{res}={}", show(current)));
-                limited.push(format!("{res}={}", limit.as_str().map(str::to_owned).unwrap_or_else(|| limit.to_string())));
+                limited
+                    .push(format!("{res}={}", limit.as_str().map(str::to_owned).unwrap_or_else(|| limit.to_string())));
             }
         }
         if !missing.is_empty() {
             missing.sort();
-            return Err(ApiError::forbidden_because(&def.group, &def.resource, &name, &format!("failed quota: {qname}: must specify {}", missing.join(","))));
+            return Err(ApiError::forbidden_because(
+                &def.group,
+                &def.resource,
+                &name,
+                &format!("failed quota: {qname}: must specify {}", missing.join(",")),
+            ));
         }
         if !requested.is_empty() {
             return Err(ApiError::forbidden_because(
                 &def.group,
                 &def.resource,
                 &name,
-                &format!("exceeded quota: {qname}, requested: {}, used: {}, limited: {}", requested.join(","), used.join(","), limited.join(",")),
+                &format!(
+                    "exceeded quota: {qname}, requested: {}, used: {}, limited: {}",
+                    requested.join(","),
+                    used.join(","),
+                    limited.join(",")
+                ),
             ));
         }
     }

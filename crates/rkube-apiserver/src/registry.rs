@@ -40,7 +40,13 @@ impl WriteCtx {
 }
 
 /// Records the writer in `metadata.managedFields` as upstream's field manager does for create and update.
-fn track_managed_fields(def: &ResourceDef, old: Option<&Value>, new: Value, subresource: Option<&str>, ctx: &WriteCtx) -> Value {
+fn track_managed_fields(
+    def: &ResourceDef,
+    old: Option<&Value>,
+    new: Value,
+    subresource: Option<&str>,
+    ctx: &WriteCtx,
+) -> Value {
     if ctx.apply {
         return new;
     }
@@ -49,7 +55,9 @@ fn track_managed_fields(def: &ResourceDef, old: Option<&Value>, new: Value, subr
     let now = meta::now();
     let schema = rkube_ssa::BuiltinSchema::for_kind(&api_version, &def.kind);
     let reset = rkube_ssa::reset_fields_for(subresource.unwrap_or_default(), def.has_status());
-    let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now).with_subresource(subresource.unwrap_or_default()).with_reset_fields(&reset);
+    let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now)
+        .with_subresource(subresource.unwrap_or_default())
+        .with_reset_fields(&reset);
     rkube_ssa::update(old, &new, &req, &schema)
 }
 
@@ -174,7 +182,8 @@ fn crd_schema_causes(crd: &Value) -> Vec<Cause> {
     let mut causes = Vec::new();
     for (i, v) in crd.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten().enumerate() {
         if let Some(schema) = v.pointer("/schema/openAPIV3Schema")
-            && let Err(c) = rkube_schema::Schema::from_crd_version_at(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema"))
+            && let Err(c) =
+                rkube_schema::Schema::from_crd_version_at(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema"))
         {
             causes.extend(c);
         }
@@ -194,7 +203,9 @@ pub fn store_error(def: &ResourceDef, name: &str, e: rkube_store::Error) -> ApiE
         E::AlreadyExists { .. } => ApiError::already_exists(&def.group, &def.resource, name),
         E::Conflict { .. } => ApiError::conflict(&def.group, &def.resource, name),
         E::Expired { requested, compacted } => ApiError::expired(requested, compacted),
-        E::FutureRevision { requested, .. } => ApiError::timeout(format!("Too large resource version: {requested}, current: unknown")),
+        E::FutureRevision { requested, .. } => {
+            ApiError::timeout(format!("Too large resource version: {requested}, current: unknown"))
+        }
         E::ValueTooLarge { size, limit, .. } => ApiError::object_too_large(size, limit),
         e @ E::Unavailable { .. } => ApiError::unavailable(e.to_string()),
         other => ApiError::internal(other.to_string()),
@@ -225,7 +236,12 @@ fn rv_of(obj: &Value) -> Option<i64> {
 
 impl Registry {
     /// A registry over `store`, reading through `cache`, allocating service addresses from `ranges`.
-    pub fn new(store: Arc<dyn Store>, keys: KeyLayout, cache: Arc<Cache>, ranges: crate::services::ServiceRanges) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: KeyLayout,
+        cache: Arc<Cache>,
+        ranges: crate::services::ServiceRanges,
+    ) -> Self {
         let validation = rkube_validation::Options { node_port_range: ranges.node_ports, ..Default::default() };
         let services = crate::services::Allocator::new(store.clone(), keys.clone(), ranges);
         Registry {
@@ -264,7 +280,11 @@ impl Registry {
     }
 
     fn schema_of(&self, def: &ResourceDef) -> Option<Arc<rkube_schema::Schema>> {
-        self.schemas.read().unwrap_or_else(|e| e.into_inner()).get(&(def.group.clone(), def.version.clone(), def.resource.clone())).cloned()
+        self.schemas
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(def.group.clone(), def.version.clone(), def.resource.clone()))
+            .cloned()
     }
 
     /// A custom object against its CRD's schema: prune unknown fields (refused under Strict), default, validate.
@@ -275,7 +295,9 @@ impl Registry {
         if !unknown.is_empty() {
             match ctx.field_validation {
                 crate::fieldvalidation::Mode::Strict => {
-                    return Err(ApiError::bad_request(rkube_openapi::strict_decoding_error(&unknown).unwrap_or_default()));
+                    return Err(ApiError::bad_request(
+                        rkube_openapi::strict_decoding_error(&unknown).unwrap_or_default(),
+                    ));
                 }
                 crate::fieldvalidation::Mode::Warn => {
                     for p in &unknown {
@@ -322,7 +344,12 @@ impl Registry {
 
     /// Reads one object as the cache shares it (its JSON serialized once), falling back to the store when the
     /// cache has not caught up with the store's current revision in time.
-    pub async fn get_shared(&self, def: &ResourceDef, ns: Option<&str>, name: &str) -> Result<Arc<crate::cache::CachedObject>, ApiError> {
+    pub async fn get_shared(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Arc<crate::cache::CachedObject>, ApiError> {
         let key = self.key(def, ns, name);
         let current = self.store.current_revision().await.map_err(|e| store_error(def, name, e))?;
         if self.cache.wait_for(current, CACHE_WAIT).await {
@@ -339,7 +366,8 @@ impl Registry {
         let strategy = kinds::strategy(def);
         q.fields.check_supported(&strategy.selectable_fields()).map_err(|e| ApiError::bad_request(e.0))?;
         let prefix = self.prefix(def, ns);
-        let matches = |obj: &Value| q.labels.matches(&meta::labels(obj)) && q.fields.matches(|f| strategy.field_value(obj, f));
+        let matches =
+            |obj: &Value| q.labels.matches(&meta::labels(obj)) && q.fields.matches(|f| strategy.field_value(obj, f));
 
         let rv = q.resource_version.as_deref().filter(|s| !s.is_empty());
         let exact = q.resource_version_match.as_deref() == Some("Exact");
@@ -347,18 +375,30 @@ impl Registry {
         if let Some(m) = q.resource_version_match.as_deref()
             && !matches!(m, "Exact" | "NotOlderThan")
         {
-            return Err(ApiError::bad_request(format!("resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\"")));
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Unsupported value: {m:?}: supported values: \"Exact\", \"NotOlderThan\""
+            )));
         }
         if q.resource_version_match.is_some() && rv.is_none() {
             return Err(ApiError::bad_request("resourceVersionMatch is forbidden unless resourceVersion is provided"));
         }
         let rv_num = match rv {
-            Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?),
+            Some(s) => {
+                Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?)
+            }
             None => None,
         };
 
         let (items, list_rv, next) = if exact || paged {
-            let (v, rv, next) = self.list_from_store(def, &prefix, q, rv_num.filter(|r| *r > 0 && (exact || q.continue_token.is_none())), &matches).await?;
+            let (v, rv, next) = self
+                .list_from_store(
+                    def,
+                    &prefix,
+                    q,
+                    rv_num.filter(|r| *r > 0 && (exact || q.continue_token.is_none())),
+                    &matches,
+                )
+                .await?;
             (ListItems::Values(v), rv, next)
         } else {
             // resourceVersion "" is a consistent read: the cache must have caught up with the store's current revision.
@@ -368,7 +408,10 @@ impl Registry {
             };
             if wanted > 0 && !self.cache.wait_for(wanted, CACHE_WAIT).await {
                 if rv_num.is_some() {
-                    return Err(ApiError::timeout(format!("Too large resource version: {wanted}, current: {}", self.cache.revision())));
+                    return Err(ApiError::timeout(format!(
+                        "Too large resource version: {wanted}, current: {}",
+                        self.cache.revision()
+                    )));
                 }
                 // Writes outside the cached prefix can leave the cache behind the store's revision: read the store.
                 let (v, rv, next) = self.list_from_store(def, &prefix, q, None, &matches).await?;
@@ -396,7 +439,8 @@ impl Registry {
         let limit = q.limit.filter(|l| *l > 0);
         let (mut revision, mut start) = match &q.continue_token {
             Some(t) => {
-                let (rv, start) = continue_token::decode(t, prefix).map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let (rv, start) =
+                    continue_token::decode(t, prefix).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 (Some(rv), Some(start))
             }
             None => (at, None),
@@ -433,7 +477,13 @@ impl Registry {
     }
 
     /// Creates an object in `ns` (ignored for cluster-scoped resources).
-    pub async fn create(&self, def: &ResourceDef, ns: Option<&str>, mut obj: Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
+    pub async fn create(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        mut obj: Value,
+        ctx: &WriteCtx,
+    ) -> Result<Value, ApiError> {
         let strategy = kinds::strategy(def);
         check_type(def, &mut obj)?;
         self.check_fields(&mut obj, ctx)?;
@@ -446,7 +496,12 @@ impl Registry {
                     n
                 }
                 None => {
-                    return Err(ApiError::invalid(&def.group, &def.kind, "", vec![Cause::required("metadata.name", "name or generateName is required")]));
+                    return Err(ApiError::invalid(
+                        &def.group,
+                        &def.kind,
+                        "",
+                        vec![Cause::required("metadata.name", "name or generateName is required")],
+                    ));
                 }
             },
         };
@@ -509,11 +564,14 @@ impl Registry {
     fn scope_namespace(&self, def: &ResourceDef, ns: Option<&str>, obj: &mut Value) -> Result<(), ApiError> {
         let body_ns = meta_str(obj, "namespace").filter(|s| !s.is_empty()).map(str::to_owned);
         if def.namespaced {
-            let ns = ns.ok_or_else(|| ApiError::bad_request("the namespace of the object is missing from the request path"))?;
+            let ns = ns
+                .ok_or_else(|| ApiError::bad_request("the namespace of the object is missing from the request path"))?;
             if let Some(b) = body_ns
                 && b != ns
             {
-                return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
             meta_mut(obj).insert("namespace".into(), json!(ns));
         } else {
@@ -527,7 +585,12 @@ impl Registry {
         let key = self.keys.object("namespaces", None, ns);
         let existing = match self.cache.get(&key) {
             Some(o) => Some(o.value.clone()),
-            None => self.store.get(&key).await.map_err(|e| store_error(def, name, e))?.and_then(|kv| serde_json::from_slice(&kv.value).ok()),
+            None => self
+                .store
+                .get(&key)
+                .await
+                .map_err(|e| store_error(def, name, e))?
+                .and_then(|kv| serde_json::from_slice(&kv.value).ok()),
         };
         match existing {
             None => Err(ApiError::not_found("", "namespaces", ns)),
@@ -537,7 +600,11 @@ impl Registry {
                 name,
                 &format!("unable to create new content in namespace {ns} because it is being terminated"),
             )
-            .with_cause("NamespaceTerminating", &format!("namespace {ns} is being terminated"), "metadata.namespace")),
+            .with_cause(
+                "NamespaceTerminating",
+                &format!("namespace {ns} is being terminated"),
+                "metadata.namespace",
+            )),
             Some(_) => Ok(()),
         }
     }
@@ -570,7 +637,9 @@ impl Registry {
             match meta_str(&wanted, "name") {
                 Some(n) if n == name => {}
                 Some(n) if !n.is_empty() => {
-                    return Err(ApiError::bad_request(format!("the name of the object ({n}) does not match the name on the URL ({name})")));
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({n}) does not match the name on the URL ({name})"
+                    )));
                 }
                 _ => {
                     meta_mut(&mut wanted).insert("name".into(), json!(name));
@@ -606,7 +675,13 @@ impl Registry {
             causes.extend(rkube_ssa::validate_managed_fields(&new));
             if !binding {
                 causes.extend(strategy.validate(&new, Some(&old)));
-                causes.extend(rkube_validation::validate_with(&def.group, &def.resource, &new, Some(&old), &self.validation));
+                causes.extend(rkube_validation::validate_with(
+                    &def.group,
+                    &def.resource,
+                    &new,
+                    Some(&old),
+                    &self.validation,
+                ));
             }
             causes.extend(self.custom_schema(def, &mut new, ctx)?);
             if is_crd(def) {
@@ -633,7 +708,10 @@ impl Registry {
                 (Vec::new(), Vec::new())
             };
             // The last finalizer removed from an object being deleted completes the deletion.
-            if new.pointer("/metadata/deletionTimestamp").is_some() && finalizers(&new).is_empty() && !strategy.deletion_blocked(&new) {
+            if new.pointer("/metadata/deletionTimestamp").is_some()
+                && finalizers(&new).is_empty()
+                && !strategy.deletion_blocked(&new)
+            {
                 match self.store.delete(&key, Some(old_rev)).await {
                     Ok((_, rev)) => {
                         if is_services(def) {
@@ -657,7 +735,13 @@ impl Registry {
 
     /// Deletes an object, gracefully where the kind asks for it and only once its finalizers are gone.
     /// Returns the object when it still exists (pending finalizers or grace period), else `None` and the last state.
-    pub async fn delete(&self, def: &ResourceDef, ns: Option<&str>, name: &str, opts: &DeleteOpts) -> Result<(Value, bool), ApiError> {
+    pub async fn delete(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOpts,
+    ) -> Result<(Value, bool), ApiError> {
         let strategy = kinds::strategy(def);
         let key = self.key(def, ns, name);
         loop {
@@ -668,19 +752,38 @@ impl Registry {
             if let Some(uid) = &opts.precondition_uid {
                 let actual = meta_str(&current, "uid").unwrap_or_default();
                 if uid != actual {
-                    return Err(ApiError::conflict_with(&def.group, &def.resource, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"), vec![]));
+                    return Err(ApiError::conflict_with(
+                        &def.group,
+                        &def.resource,
+                        name,
+                        &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+                        vec![],
+                    ));
                 }
             }
             if let Some(rv) = &opts.precondition_rv
                 && *rv != kv.mod_revision.to_string()
             {
-                return Err(ApiError::conflict_with(&def.group, &def.resource, name, &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", kv.mod_revision), vec![]));
+                return Err(ApiError::conflict_with(
+                    &def.group,
+                    &def.resource,
+                    name,
+                    &format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        kv.mod_revision
+                    ),
+                    vec![],
+                ));
             }
             let mut next = current.clone();
             let mut fins = finalizers(&next);
             match opts.propagation_policy.as_deref() {
-                Some("Orphan") if strategy.default_gc_finalizers() && !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
-                Some("Foreground") if !fins.iter().any(|f| f == "foregroundDeletion") => fins.push("foregroundDeletion".into()),
+                Some("Orphan") if strategy.default_gc_finalizers() && !fins.iter().any(|f| f == "orphan") => {
+                    fins.push("orphan".into())
+                }
+                Some("Foreground") if !fins.iter().any(|f| f == "foregroundDeletion") => {
+                    fins.push("foregroundDeletion".into())
+                }
                 _ => {}
             }
             let grace = strategy.grace_period(&current, opts.grace_period_seconds);
@@ -696,7 +799,9 @@ impl Registry {
                         return Ok((current, false));
                     }
                     Err(rkube_store::Error::Conflict { .. }) => continue,
-                    Err(rkube_store::Error::NotFound { .. }) => return Err(ApiError::not_found(&def.group, &def.resource, name)),
+                    Err(rkube_store::Error::NotFound { .. }) => {
+                        return Err(ApiError::not_found(&def.group, &def.resource, name));
+                    }
                     Err(e) => return Err(store_error(def, name, e)),
                 }
             }
@@ -739,14 +844,19 @@ fn check_type(def: &ResourceDef, obj: &mut Value) -> Result<(), ApiError> {
         None | Some("") => obj["apiVersion"] = json!(api_version),
         Some(v) if v == api_version => {}
         Some(v) => {
-            return Err(ApiError::bad_request(format!("the API version in the data ({v}) does not match the expected API version ({api_version})")));
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )));
         }
     }
     match obj.get("kind").and_then(Value::as_str) {
         None | Some("") => obj["kind"] = json!(def.kind),
         Some(k) if k == def.kind => {}
         Some(k) => {
-            return Err(ApiError::bad_request(format!("the kind in the data ({k}) does not match the expected kind ({})", def.kind)));
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                def.kind
+            )));
         }
     }
     Ok(())
@@ -792,7 +902,11 @@ fn validate_object_meta(obj: &Value) -> Vec<Cause> {
                     match v.as_str() {
                         Some(s) => {
                             if let Err(why) = rkube_apimachinery::labels::validate_value(s) {
-                                causes.push(Cause::invalid(&format!("metadata.labels.{k}"), v, &format!("a valid label {why}")));
+                                causes.push(Cause::invalid(
+                                    &format!("metadata.labels.{k}"),
+                                    v,
+                                    &format!("a valid label {why}"),
+                                ));
                             }
                         }
                         None => causes.push(Cause::invalid(&format!("metadata.labels.{k}"), v, "must be a string")),
@@ -808,7 +922,11 @@ fn validate_object_meta(obj: &Value) -> Vec<Cause> {
             Some(map) => {
                 let total: usize = map.iter().map(|(k, v)| k.len() + v.as_str().map_or(0, str::len)).sum();
                 if total > 256 * 1024 {
-                    causes.push(Cause::invalid("metadata.annotations", &json!(""), "Too long: must have at most 262144 bytes"));
+                    causes.push(Cause::invalid(
+                        "metadata.annotations",
+                        &json!(""),
+                        "Too long: must have at most 262144 bytes",
+                    ));
                 }
                 for (k, v) in map {
                     if let Err(why) = rkube_apimachinery::labels::validate_key(k) {
@@ -840,7 +958,13 @@ fn immutable_meta(new: &Value, old: &Value) -> Vec<Cause> {
 
 /// Builds the object to store from the old one and what the client sent, per upstream's update strategies:
 /// server-owned metadata is kept; the main resource keeps the old status; the status subresource keeps everything but status.
-fn merge_for_update(def: &ResourceDef, strategy: &dyn Strategy, old: &Value, mut wanted: Value, subresource: Option<&str>) -> Value {
+fn merge_for_update(
+    def: &ResourceDef,
+    strategy: &dyn Strategy,
+    old: &Value,
+    mut wanted: Value,
+    subresource: Option<&str>,
+) -> Value {
     let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     // A binding (server-internal) sets spec.nodeName on the current object: nothing else to merge.
     if subresource == Some("binding") {
@@ -904,10 +1028,22 @@ mod tests {
     fn list_json_bytes_equal_the_value_form() {
         let objs = vec![
             Arc::new(crate::cache::CachedObject::new(json!({"kind": "ConfigMap", "metadata": {"name": "a"}}), 3)),
-            Arc::new(crate::cache::CachedObject::new(json!({"kind": "ConfigMap", "metadata": {"name": "b"}, "data": {"k": "v"}}), 4)),
+            Arc::new(crate::cache::CachedObject::new(
+                json!({"kind": "ConfigMap", "metadata": {"name": "b"}, "data": {"k": "v"}}),
+                4,
+            )),
         ];
-        for items in [ListItems::Cached(objs.clone()), ListItems::Values(objs.iter().map(|o| o.value.clone()).collect()), ListItems::Values(vec![])] {
-            let l = ListOutput { kind: "ConfigMapList".into(), api_version: "v1".into(), metadata: json!({"resourceVersion": "4"}), items };
+        for items in [
+            ListItems::Cached(objs.clone()),
+            ListItems::Values(objs.iter().map(|o| o.value.clone()).collect()),
+            ListItems::Values(vec![]),
+        ] {
+            let l = ListOutput {
+                kind: "ConfigMapList".into(),
+                api_version: "v1".into(),
+                metadata: json!({"resourceVersion": "4"}),
+                items,
+            };
             let parsed: Value = serde_json::from_slice(&l.to_json()).expect("valid JSON");
             assert_eq!(parsed, l.to_value());
         }

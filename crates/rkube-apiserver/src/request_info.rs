@@ -49,7 +49,9 @@ pub fn parse(method: &Method, path: &str, watch: bool) -> Target {
         ["api", v, rest @ ..] => (String::new(), (*v).to_owned(), rest, true),
         ["apis"] => return Target::Discovery { group: None, version: None, legacy: false },
         ["apis", g] => return Target::Discovery { group: Some((*g).to_owned()), version: None, legacy: false },
-        ["apis", g, v] => return Target::Discovery { group: Some((*g).to_owned()), version: Some((*v).to_owned()), legacy: false },
+        ["apis", g, v] => {
+            return Target::Discovery { group: Some((*g).to_owned()), version: Some((*v).to_owned()), legacy: false };
+        }
         ["apis", g, v, rest @ ..] => ((*g).to_owned(), (*v).to_owned(), rest, false),
         _ => return Target::NonResource(path.to_owned()),
     };
@@ -102,21 +104,36 @@ mod tests {
     #[test]
     fn namespaced_and_cluster_paths() {
         let r = res(Method::GET, "/api/v1/namespaces/default/pods/web/log");
-        assert_eq!((r.namespace.as_deref(), r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref(), r.verb), (Some("default"), "pods", Some("web"), Some("log"), "get"));
+        assert_eq!(
+            (r.namespace.as_deref(), r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref(), r.verb),
+            (Some("default"), "pods", Some("web"), Some("log"), "get")
+        );
         let r = res(Method::GET, "/api/v1/namespaces/kube-system");
-        assert_eq!((r.namespace, r.resource.as_str(), r.name.as_deref(), r.verb), (None, "namespaces", Some("kube-system"), "get"));
+        assert_eq!(
+            (r.namespace, r.resource.as_str(), r.name.as_deref(), r.verb),
+            (None, "namespaces", Some("kube-system"), "get")
+        );
         let r = res(Method::PUT, "/api/v1/namespaces/x/finalize");
-        assert_eq!((r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref(), r.verb), ("namespaces", Some("x"), Some("finalize"), "update"));
+        assert_eq!(
+            (r.resource.as_str(), r.name.as_deref(), r.subresource.as_deref(), r.verb),
+            ("namespaces", Some("x"), Some("finalize"), "update")
+        );
         let r = res(Method::GET, "/apis/apps/v1/deployments");
         assert_eq!((r.group.as_str(), r.namespace, r.verb), ("apps", None, "list"));
         let r = res(Method::DELETE, "/apis/apps/v1/namespaces/a/deployments");
         assert_eq!(r.verb, "deletecollection");
-        assert!(matches!(parse(&Method::GET, "/api/v1/pods", true), Target::Resource(RequestInfo { verb: "watch", .. })));
+        assert!(matches!(
+            parse(&Method::GET, "/api/v1/pods", true),
+            Target::Resource(RequestInfo { verb: "watch", .. })
+        ));
     }
 
     #[test]
     fn discovery_and_other_paths() {
-        assert_eq!(parse(&Method::GET, "/apis/apps", false), Target::Discovery { group: Some("apps".into()), version: None, legacy: false });
+        assert_eq!(
+            parse(&Method::GET, "/apis/apps", false),
+            Target::Discovery { group: Some("apps".into()), version: None, legacy: false }
+        );
         assert_eq!(parse(&Method::GET, "/api", false), Target::Discovery { group: None, version: None, legacy: true });
         assert_eq!(parse(&Method::GET, "/healthz", false), Target::NonResource("/healthz".into()));
     }

@@ -22,8 +22,15 @@ use crate::state::AppState;
 fn answer(def: &ResourceDef, status: StatusCode, obj: &Value, out: Output, query: &Query) -> Response {
     match out {
         Output::Table => {
-            let meta = json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
-            let t = crate::printers::table(def, std::slice::from_ref(obj), meta, query.get("includeObject").unwrap_or("Metadata"), true);
+            let meta =
+                json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
+            let t = crate::printers::table(
+                def,
+                std::slice::from_ref(obj),
+                meta,
+                query.get("includeObject").unwrap_or("Metadata"),
+                true,
+            );
             respond(status, &t, Output::Json)
         }
         _ => respond(status, obj, out),
@@ -81,7 +88,8 @@ pub(crate) async fn handle(
     }
     let registry = &app.registry;
     let name = info.name.as_deref().unwrap_or_default();
-    let user_agent = req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let user_agent =
+        req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     match (info.verb, info.subresource.as_deref()) {
         ("get", None | Some("status")) => {
             let obj = registry.get_shared(def, ns, name).await?;
@@ -98,24 +106,34 @@ pub(crate) async fn handle(
             Ok(match out {
                 Output::Table => {
                     let items = list.item_values();
-                    let t = crate::printers::table(def, &items, list.metadata.clone(), query.get("includeObject").unwrap_or("Metadata"), true);
+                    let t = crate::printers::table(
+                        def,
+                        &items,
+                        list.metadata.clone(),
+                        query.get("includeObject").unwrap_or("Metadata"),
+                        true,
+                    );
                     respond(StatusCode::OK, &t, Output::Json)
                 }
                 Output::Json => {
                     let mut r = Response::new(axum::body::Body::from(list.to_json()));
-                    r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+                    r.headers_mut()
+                        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
                     r
                 }
                 _ => respond(StatusCode::OK, &list.to_value(), out),
             })
         }
-        ("watch", None) => crate::watch::serve(app.clone(), def.clone(), ns.map(str::to_owned), info.name.clone(), query, out).await,
+        ("watch", None) => {
+            crate::watch::serve(app.clone(), def.clone(), ns.map(str::to_owned), info.name.clone(), query, out).await
+        }
         ("create", None) if def.group.is_empty() && def.resource == "bindings" => {
             let (headers, body) = read_body(req).await?;
             let body = codec::decode_body(&headers, &body)?;
             let pod = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned();
             let pods = ResourceDef::builtin_named("", "pods");
-            let status = crate::subresources::bind(registry, &pods, ns, &pod, &body, &write_ctx(query, &user_agent)?).await?;
+            let status =
+                crate::subresources::bind(registry, &pods, ns, &pod, &body, &write_ctx(query, &user_agent)?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
         ("create", None) if !def.is_stored_resource() => {
@@ -149,12 +167,17 @@ pub(crate) async fn handle(
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
             let ctx = write_ctx(query, &user_agent)?;
-            let (updated, created) = registry.update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| Ok(obj.clone())).await?;
-            Ok(with_warnings(answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query), &ctx))
+            let (updated, created) =
+                registry.update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| Ok(obj.clone())).await?;
+            Ok(with_warnings(
+                answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query),
+                &ctx,
+            ))
         }
         ("patch", None | Some("status")) => {
             let (headers, body) = read_body(req).await?;
-            let ct = headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let ct =
+                headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
             let ty = PatchType::from_content_type(&ct)?;
             if ty == PatchType::Apply {
                 let force = match query.get("force") {
@@ -165,7 +188,8 @@ pub(crate) async fn handle(
                 };
                 let mut ctx = write_ctx(query, &user_agent)?;
                 rkube_ssa::validate_patch_options(true, &ctx.field_manager, force)?;
-                let applied: Value = serde_yaml::from_slice(&body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+                let applied: Value = serde_yaml::from_slice(&body)
+                    .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
                 if !applied.is_object() {
                     return Err(ApiError::bad_request("an apply patch must be an object"));
                 }
@@ -178,8 +202,11 @@ pub(crate) async fn handle(
                 let reset = rkube_ssa::reset_fields_for(&sub, def.has_status());
                 let (updated, created) = registry
                     .update_with(def, ns, name, info.subresource.as_deref(), &ctx, |current| {
-                        let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now).with_subresource(&sub).with_reset_fields(&reset);
-                        rkube_ssa::apply(current, &applied, force.unwrap_or(false), &req, &schema).map_err(|e| e.to_api_error())
+                        let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now)
+                            .with_subresource(&sub)
+                            .with_reset_fields(&reset);
+                        rkube_ssa::apply(current, &applied, force.unwrap_or(false), &req, &schema)
+                            .map_err(|e| e.to_api_error())
                     })
                     .await?;
                 let status = if created { StatusCode::CREATED } else { StatusCode::OK };
@@ -260,7 +287,8 @@ pub(crate) async fn handle(
         ("create", Some("binding")) => {
             let (headers, body) = read_body(req).await?;
             let body = codec::decode_body(&headers, &body)?;
-            let status = crate::subresources::bind(registry, def, ns, name, &body, &write_ctx(query, &user_agent)?).await?;
+            let status =
+                crate::subresources::bind(registry, def, ns, name, &body, &write_ctx(query, &user_agent)?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
         ("create", Some("eviction")) => {
@@ -269,7 +297,9 @@ pub(crate) async fn handle(
             let status = crate::subresources::evict(registry, def, ns, name, &body, query.dry_run()?).await?;
             Ok(respond(StatusCode::CREATED, &status, out))
         }
-        ("get" | "create", Some(sub @ ("log" | "exec" | "attach" | "portforward"))) if def.group.is_empty() && def.resource == "pods" => {
+        ("get" | "create", Some(sub @ ("log" | "exec" | "attach" | "portforward")))
+            if def.group.is_empty() && def.resource == "pods" =>
+        {
             crate::nodeproxy::forward(app, ns.unwrap_or_default(), name, sub, query, req).await
         }
         (verb, Some(sub)) => Err(ApiError::method_not_allowed(verb, &format!("{}/{sub}", def.resource))),
@@ -280,20 +310,35 @@ pub(crate) async fn handle(
 /// `DeleteOptions` from the body (if any) and the query.
 async fn delete_options(req: Request, query: &Query) -> Result<DeleteOpts, ApiError> {
     let (headers, body) = read_body(req).await?;
-    let body: Value = if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { codec::decode_body(&headers, &body)? };
+    let body: Value =
+        if body.iter().all(u8::is_ascii_whitespace) { json!({}) } else { codec::decode_body(&headers, &body)? };
     let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::to_owned);
-    let dry_run = query.dry_run()? || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
-    let propagation = query.get("propagationPolicy").map(str::to_owned).or_else(|| text("propagationPolicy")).or_else(|| {
-        // The deprecated orphanDependents=true means propagationPolicy=Orphan.
-        (query.flag("orphanDependents") || body.get("orphanDependents") == Some(&json!(true))).then(|| "Orphan".to_owned())
-    });
+    let dry_run =
+        query.dry_run()? || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+    let propagation =
+        query.get("propagationPolicy").map(str::to_owned).or_else(|| text("propagationPolicy")).or_else(|| {
+            // The deprecated orphanDependents=true means propagationPolicy=Orphan.
+            (query.flag("orphanDependents") || body.get("orphanDependents") == Some(&json!(true)))
+                .then(|| "Orphan".to_owned())
+        });
     if let Some(p) = &propagation
         && !matches!(p.as_str(), "Orphan" | "Background" | "Foreground")
     {
-        return Err(ApiError::invalid("meta.k8s.io", "DeleteOptions", "", vec![rkube_apimachinery::Cause::not_supported("propagationPolicy", &json!(p), &["Foreground", "Background", "Orphan", "nil"])]));
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![rkube_apimachinery::Cause::not_supported(
+                "propagationPolicy",
+                &json!(p),
+                &["Foreground", "Background", "Orphan", "nil"],
+            )],
+        ));
     }
     Ok(DeleteOpts {
-        grace_period_seconds: query.int("gracePeriodSeconds")?.or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_i64)),
+        grace_period_seconds: query
+            .int("gracePeriodSeconds")?
+            .or_else(|| body.get("gracePeriodSeconds").and_then(Value::as_i64)),
         propagation_policy: propagation,
         precondition_uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
         precondition_rv: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned),

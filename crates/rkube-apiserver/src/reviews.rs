@@ -18,7 +18,13 @@ fn authorizer(app: &AppState) -> impl Fn(&rkube_auth::UserInfo, &rkube_auth::Att
 }
 
 /// Answers a create on a review resource; `None` if `def` is not one.
-pub(crate) async fn create(app: &AppState, user: &User, def: &ResourceDef, ns: Option<&str>, body: &Value) -> Option<Result<Value, ApiError>> {
+pub(crate) async fn create(
+    app: &AppState,
+    user: &User,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    body: &Value,
+) -> Option<Result<Value, ApiError>> {
     let now = SystemTime::now();
     let kind = match (def.group.as_str(), def.resource.as_str()) {
         ("authentication.k8s.io", "selfsubjectreviews") => return Some(Ok(rkube_auth::self_subject_review(user, now))),
@@ -33,7 +39,9 @@ pub(crate) async fn create(app: &AppState, user: &User, def: &ResourceDef, ns: O
         }
         ("authorization.k8s.io", "selfsubjectaccessreviews") => rkube_auth::AccessReviewKind::SelfSubjectAccessReview,
         ("authorization.k8s.io", "subjectaccessreviews") => rkube_auth::AccessReviewKind::SubjectAccessReview,
-        ("authorization.k8s.io", "localsubjectaccessreviews") => rkube_auth::AccessReviewKind::LocalSubjectAccessReview { namespace: ns.unwrap_or_default() },
+        ("authorization.k8s.io", "localsubjectaccessreviews") => {
+            rkube_auth::AccessReviewKind::LocalSubjectAccessReview { namespace: ns.unwrap_or_default() }
+        }
         _ => return None,
     };
     Some(rkube_auth::access_review(body, user, kind, authorizer(app)).map_err(|e| e.to_api_error()))
@@ -41,7 +49,12 @@ pub(crate) async fn create(app: &AppState, user: &User, def: &ResourceDef, ns: O
 
 fn token_review(app: &AppState, body: &Value, now: SystemTime) -> Result<Value, ApiError> {
     let spec = rkube_auth::token_review_spec(body).map_err(|e| e.to_api_error())?;
-    let mut outcome = rkube_auth::TokenReviewOutcome::from_service_account(app.verifier.authenticate(&spec.token, &spec.audiences, now, |l| authn::lookup(app, l)));
+    let mut outcome = rkube_auth::TokenReviewOutcome::from_service_account(app.verifier.authenticate(
+        &spec.token,
+        &spec.audiences,
+        now,
+        |l| authn::lookup(app, l),
+    ));
     if matches!(outcome, rkube_auth::TokenReviewOutcome::Rejected(None))
         && let Some(user) = authn::bootstrap_user(app, &spec.token, now)
     {
@@ -54,7 +67,12 @@ fn token_review(app: &AppState, body: &Value, now: SystemTime) -> Result<Value, 
 }
 
 /// `POST .../serviceaccounts/<name>/token`: a bound service-account token. Returns the TokenRequest and a warning.
-pub(crate) async fn token_request(app: &AppState, ns: &str, sa_name: &str, body: &Value) -> Result<(Value, Option<String>), ApiError> {
+pub(crate) async fn token_request(
+    app: &AppState,
+    ns: &str,
+    sa_name: &str,
+    body: &Value,
+) -> Result<(Value, Option<String>), ApiError> {
     let registry = &app.registry;
     let sa = registry.get(&ResourceDef::builtin_named("", "serviceaccounts"), Some(ns), sa_name).await?;
     let mut body = body.clone();

@@ -15,7 +15,11 @@ pub(crate) fn from_label_selector(sel: Option<&Value>) -> Option<Selector> {
     }
     for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
         let key = e.get("key")?.as_str()?.to_owned();
-        let values: Vec<String> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default();
+        let values: Vec<String> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
         out.push(match e.get("operator")?.as_str()? {
             "In" => Requirement::In(key, values),
             "NotIn" => Requirement::NotIn(key, values),

@@ -13,7 +13,12 @@ use tokio_rustls::TlsAcceptor;
 use crate::authn::Peer;
 
 /// Accepts connections until `shutdown` turns true.
-pub(crate) async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, router: Router, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    router: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, remote) = tokio::select! {
@@ -46,7 +51,9 @@ pub(crate) async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>,
                 .and_then(|c| rkube_pki::client_identity(c.as_ref()));
             let svc = router.layer(axum::Extension(Peer { certificate }));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc)).await {
+            if let Err(e) =
+                builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(svc)).await
+            {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
         });

@@ -70,7 +70,12 @@ fn needs_node_ports(svc: &Value) -> bool {
 pub(crate) fn node_ports(svc: &Value) -> Vec<u16> {
     svc.pointer("/spec/ports")
         .and_then(Value::as_array)
-        .map(|ps| ps.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)).filter_map(|p| u16::try_from(p).ok()).collect())
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                .filter_map(|p| u16::try_from(p).ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -88,7 +93,10 @@ impl Allocator {
             Ok(_) => Ok(true),
             // Ours already (a retried create, or a restart after a crash between claim and create): still ours.
             Err(rkube_store::Error::AlreadyExists { .. }) => match self.store.get(&key).await {
-                Ok(Some(kv)) => Ok(serde_json::from_slice::<Value>(&kv.value).ok().and_then(|v| v.get("service").cloned()) == Some(json!(owner))),
+                Ok(Some(kv)) => {
+                    Ok(serde_json::from_slice::<Value>(&kv.value).ok().and_then(|v| v.get("service").cloned())
+                        == Some(json!(owner)))
+                }
                 _ => Ok(false),
             },
             Err(e) => Err(ApiError::internal(format!("allocating {key}: {e}"))),
@@ -116,21 +124,58 @@ impl Allocator {
         result
     }
 
-    async fn allocate_inner(&self, svc: &mut Value, owner: &str, name: &str, ty: &str, claimed: &mut Vec<String>) -> Result<(), ApiError> {
+    async fn allocate_inner(
+        &self,
+        svc: &mut Value,
+        owner: &str,
+        name: &str,
+        ty: &str,
+        claimed: &mut Vec<String>,
+    ) -> Result<(), ApiError> {
         if ty != "ExternalName" {
             let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_owned();
             if requested == "None" {
                 svc["spec"]["clusterIPs"] = json!(["None"]);
             } else if !requested.is_empty() {
                 let ip: Ipv4Addr = requested.parse().map_err(|_| {
-                    ApiError::invalid("", "Service", name, vec![Cause::invalid("spec.clusterIPs", &json!([requested]), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+                    ApiError::invalid(
+                        "",
+                        "Service",
+                        name,
+                        vec![Cause::invalid(
+                            "spec.clusterIPs",
+                            &json!([requested]),
+                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                        )],
+                    )
                 })?;
                 if !self.ranges.contains(ip) {
-                    return Err(ApiError::invalid("", "Service", name, vec![Cause::invalid("spec.clusterIPs", &json!([requested]), &format!("failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}/{}", self.ranges.network, self.ranges.prefix_len))]));
+                    return Err(ApiError::invalid(
+                        "",
+                        "Service",
+                        name,
+                        vec![Cause::invalid(
+                            "spec.clusterIPs",
+                            &json!([requested]),
+                            &format!(
+                                "failed to allocate IP {ip}: the provided IP ({ip}) is not in the valid range. The range of valid IPs is {}/{}",
+                                self.ranges.network, self.ranges.prefix_len
+                            ),
+                        )],
+                    ));
                 }
                 let key = ip_key(&self.keys, ip);
                 if !self.claim(key.clone(), owner).await? {
-                    return Err(ApiError::invalid("", "Service", name, vec![Cause::invalid("spec.clusterIPs", &json!([requested]), &format!("failed to allocate IP {ip}: provided IP is already allocated"))]));
+                    return Err(ApiError::invalid(
+                        "",
+                        "Service",
+                        name,
+                        vec![Cause::invalid(
+                            "spec.clusterIPs",
+                            &json!([requested]),
+                            &format!("failed to allocate IP {ip}: provided IP is already allocated"),
+                        )],
+                    ));
                 }
                 claimed.push(key);
                 svc["spec"]["clusterIPs"] = json!([requested]);
@@ -149,11 +194,31 @@ impl Allocator {
                         let p = u16::try_from(p).unwrap_or(0);
                         let (lo, hi) = self.ranges.node_ports;
                         if p < lo || p > hi {
-                            return Err(ApiError::invalid("", "Service", name, vec![Cause::invalid(&format!("spec.ports[{i}].nodePort"), &json!(p), &format!("provided port is not in the valid range. The range of valid ports is {lo}-{hi}"))]));
+                            return Err(ApiError::invalid(
+                                "",
+                                "Service",
+                                name,
+                                vec![Cause::invalid(
+                                    &format!("spec.ports[{i}].nodePort"),
+                                    &json!(p),
+                                    &format!(
+                                        "provided port is not in the valid range. The range of valid ports is {lo}-{hi}"
+                                    ),
+                                )],
+                            ));
                         }
                         let key = port_key(&self.keys, p);
                         if !self.claim(key.clone(), owner).await? {
-                            return Err(ApiError::invalid("", "Service", name, vec![Cause::invalid(&format!("spec.ports[{i}].nodePort"), &json!(p), "provided port is already allocated")]));
+                            return Err(ApiError::invalid(
+                                "",
+                                "Service",
+                                name,
+                                vec![Cause::invalid(
+                                    &format!("spec.ports[{i}].nodePort"),
+                                    &json!(p),
+                                    "provided port is already allocated",
+                                )],
+                            ));
                         }
                         claimed.push(key);
                         p
@@ -206,12 +271,23 @@ impl Allocator {
 
     /// On update: keeps the ClusterIP (immutable), allocates node ports the new spec needs and
     /// returns (ports to release once the update is stored, ports to release if it is not).
-    pub(crate) async fn reallocate(&self, new: &mut Value, old: &Value, owner: &str, name: &str) -> Result<(Vec<u16>, Vec<u16>), ApiError> {
+    pub(crate) async fn reallocate(
+        &self,
+        new: &mut Value,
+        old: &Value,
+        owner: &str,
+        name: &str,
+    ) -> Result<(Vec<u16>, Vec<u16>), ApiError> {
         let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_owned();
         let new_ip = new.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_owned();
         if !old_ip.is_empty() {
             if !new_ip.is_empty() && new_ip != old_ip {
-                return Err(ApiError::invalid("", "Service", name, vec![Cause::invalid("spec.clusterIPs[0]", &json!(new_ip), "may not change once set")]));
+                return Err(ApiError::invalid(
+                    "",
+                    "Service",
+                    name,
+                    vec![Cause::invalid("spec.clusterIPs[0]", &json!(new_ip), "may not change once set")],
+                ));
             }
             new["spec"]["clusterIP"] = json!(old_ip);
             if let Some(ips) = old.pointer("/spec/clusterIPs") {
@@ -225,7 +301,10 @@ impl Allocator {
             let count = new.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len);
             let mut claimed = Vec::new();
             for i in 0..count {
-                let wanted = new.pointer(&format!("/spec/ports/{i}/nodePort")).and_then(Value::as_u64).and_then(|p| u16::try_from(p).ok());
+                let wanted = new
+                    .pointer(&format!("/spec/ports/{i}/nodePort"))
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u16::try_from(p).ok());
                 let port = match wanted {
                     Some(p) if held.contains(&p) => p,
                     Some(p) => {
@@ -234,7 +313,16 @@ impl Allocator {
                             for k in claimed {
                                 self.release_key(k).await;
                             }
-                            return Err(ApiError::invalid("", "Service", name, vec![Cause::invalid(&format!("spec.ports[{i}].nodePort"), &json!(p), "provided port is already allocated")]));
+                            return Err(ApiError::invalid(
+                                "",
+                                "Service",
+                                name,
+                                vec![Cause::invalid(
+                                    &format!("spec.ports[{i}].nodePort"),
+                                    &json!(p),
+                                    "provided port is already allocated",
+                                )],
+                            ));
                         }
                         claimed.push(key);
                         p

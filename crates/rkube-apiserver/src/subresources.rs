@@ -21,7 +21,11 @@ fn selector_string(obj: &Value) -> String {
     }
     for e in sel.and_then(|s| s.get("matchExpressions")).and_then(Value::as_array).into_iter().flatten() {
         let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-        let values: Vec<&str> = e.get("values").and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let values: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
             "In" => parts.push(format!("{key} in ({})", values.join(","))),
             "NotIn" => parts.push(format!("{key} notin ({})", values.join(","))),
@@ -37,7 +41,11 @@ fn selector_string(obj: &Value) -> String {
 pub(crate) fn scale_of(def: &ResourceDef, obj: &Value) -> Value {
     let m = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
     if let Some((spec_path, status_path, selector_path)) = &def.scale_paths {
-        let selector = selector_path.as_deref().and_then(|p| rkube_schema::get_path(obj, p)).and_then(Value::as_str).unwrap_or_default();
+        let selector = selector_path
+            .as_deref()
+            .and_then(|p| rkube_schema::get_path(obj, p))
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         return json!({
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
@@ -73,7 +81,14 @@ pub(crate) enum ScaleWrite {
 }
 
 /// Updates a workload's replicas through its Scale; returns the new Scale.
-pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Option<&str>, name: &str, write: ScaleWrite, ctx: &WriteCtx) -> Result<Value, ApiError> {
+pub(crate) async fn write_scale(
+    registry: &Registry,
+    def: &ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    write: ScaleWrite,
+    ctx: &WriteCtx,
+) -> Result<Value, ApiError> {
     let (updated, _) = registry
         .update_with(def, ns, name, None, ctx, |current| {
             let Some(cur) = current else { return Err(ApiError::not_found(&def.group, &def.resource, name)) };
@@ -83,11 +98,22 @@ pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Opti
                 ScaleWrite::Patch(p, ty) => patch::apply("Scale", &scale, p, *ty)?,
             };
             let replicas = match wanted.pointer("/spec/replicas") {
-                Some(r) => r.as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas of a Scale must be an integer"))?,
+                Some(r) => {
+                    r.as_i64().ok_or_else(|| ApiError::bad_request("spec.replicas of a Scale must be an integer"))?
+                }
                 None => 0,
             };
             if replicas < 0 {
-                return Err(ApiError::invalid("autoscaling", "Scale", name, vec![rkube_apimachinery::Cause::invalid("spec.replicas", &json!(replicas), "must be greater than or equal to 0")]));
+                return Err(ApiError::invalid(
+                    "autoscaling",
+                    "Scale",
+                    name,
+                    vec![rkube_apimachinery::Cause::invalid(
+                        "spec.replicas",
+                        &json!(replicas),
+                        "must be greater than or equal to 0",
+                    )],
+                ));
             }
             let mut next = cur.clone();
             match &def.scale_paths {
@@ -111,22 +137,46 @@ pub(crate) async fn write_scale(registry: &Registry, def: &ResourceDef, ns: Opti
 }
 
 /// Binds a pod to a node (`pods/binding` or `bindings`): sets `spec.nodeName` once.
-pub(crate) async fn bind(registry: &Registry, pods: &ResourceDef, ns: Option<&str>, pod: &str, body: &Value, ctx: &WriteCtx) -> Result<Value, ApiError> {
+pub(crate) async fn bind(
+    registry: &Registry,
+    pods: &ResourceDef,
+    ns: Option<&str>,
+    pod: &str,
+    body: &Value,
+    ctx: &WriteCtx,
+) -> Result<Value, ApiError> {
     let node = body.pointer("/target/name").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| {
         ApiError::invalid("", "Binding", pod, vec![rkube_apimachinery::Cause::required("target.name", "")])
     })?;
     let kind = body.pointer("/target/kind").and_then(Value::as_str).unwrap_or("Node");
     if !kind.is_empty() && kind != "Node" {
-        return Err(ApiError::invalid("", "Binding", pod, vec![rkube_apimachinery::Cause::not_supported("target.kind", &json!(kind), &["Node", "<empty>"])]));
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            pod,
+            vec![rkube_apimachinery::Cause::not_supported("target.kind", &json!(kind), &["Node", "<empty>"])],
+        ));
     }
     registry
         .update_with(pods, ns, pod, Some("binding"), ctx, |current| {
             let Some(cur) = current else { return Err(ApiError::not_found("", "pods", pod)) };
             if cur.pointer("/metadata/deletionTimestamp").is_some() {
-                return Err(ApiError::conflict_with("", "pods", pod, "pod is being deleted, cannot be assigned to a host", vec![]));
+                return Err(ApiError::conflict_with(
+                    "",
+                    "pods",
+                    pod,
+                    "pod is being deleted, cannot be assigned to a host",
+                    vec![],
+                ));
             }
             if let Some(existing) = cur.pointer("/spec/nodeName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                return Err(ApiError::conflict_with("", "pods", pod, &format!("pod {pod} is already assigned to node \"{existing}\""), vec![]));
+                return Err(ApiError::conflict_with(
+                    "",
+                    "pods",
+                    pod,
+                    &format!("pod {pod} is already assigned to node \"{existing}\""),
+                    vec![],
+                ));
             }
             let mut next = cur.clone();
             next["spec"]["nodeName"] = json!(node);
@@ -149,7 +199,14 @@ pub(crate) async fn bind(registry: &Registry, pods: &ResourceDef, ns: Option<&st
 }
 
 /// Evicts a pod: refused with 429 while a PodDisruptionBudget covering it allows no disruption, else deleted.
-pub(crate) async fn evict(registry: &Registry, pods: &ResourceDef, ns: Option<&str>, pod: &str, body: &Value, dry_run: bool) -> Result<Value, ApiError> {
+pub(crate) async fn evict(
+    registry: &Registry,
+    pods: &ResourceDef,
+    ns: Option<&str>,
+    pod: &str,
+    body: &Value,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let current = registry.get(pods, ns, pod).await?;
     let labels = crate::meta::labels(&current);
     let prefix = registry.prefix(&ResourceDef::builtin_named("policy", "poddisruptionbudgets"), ns);
@@ -161,18 +218,25 @@ pub(crate) async fn evict(registry: &Registry, pods: &ResourceDef, ns: Option<&s
             let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
             if allowed <= 0 {
                 let name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                return Err(ApiError::too_many_requests(&format!(
-                    "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget {name} needs {} healthy pods and has {} currently",
-                    pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
-                    pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)
-                ), "DisruptionBudget", name));
+                return Err(ApiError::too_many_requests(
+                    &format!(
+                        "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget {name} needs {} healthy pods and has {} currently",
+                        pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
+                        pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)
+                    ),
+                    "DisruptionBudget",
+                    name,
+                ));
             }
         }
     }
     let opts = DeleteOpts {
         grace_period_seconds: body.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64),
         precondition_uid: body.pointer("/deleteOptions/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
-        precondition_rv: body.pointer("/deleteOptions/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_owned),
+        precondition_rv: body
+            .pointer("/deleteOptions/preconditions/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         dry_run,
         ..Default::default()
     };

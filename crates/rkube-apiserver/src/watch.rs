@@ -62,8 +62,15 @@ struct Encoder {
 impl Encoder {
     fn event(&mut self, ty: &str, obj: &Value) -> Bytes {
         let object = if self.out == Output::Table && ty != "BOOKMARK" && ty != "ERROR" {
-            let meta = json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
-            let t = crate::printers::table(&self.def, std::slice::from_ref(obj), meta, &self.include_object, !self.columns_sent);
+            let meta =
+                json!({ "resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!("")) });
+            let t = crate::printers::table(
+                &self.def,
+                std::slice::from_ref(obj),
+                meta,
+                &self.include_object,
+                !self.columns_sent,
+            );
             self.columns_sent = true;
             t
         } else {
@@ -76,18 +83,36 @@ impl Encoder {
 }
 
 /// Starts a watch and returns the streaming response.
-pub(crate) async fn serve(app: Arc<AppState>, def: Arc<ResourceDef>, ns: Option<String>, name: Option<String>, query: &Query, out: Output) -> Result<Response, ApiError> {
+pub(crate) async fn serve(
+    app: Arc<AppState>,
+    def: Arc<ResourceDef>,
+    ns: Option<String>,
+    name: Option<String>,
+    query: &Query,
+    out: Output,
+) -> Result<Response, ApiError> {
     let strategy = crate::kinds::strategy(&def);
     let lq = query.list()?;
     lq.fields.check_supported(&strategy.selectable_fields()).map_err(|e| ApiError::bad_request(e.0))?;
     let filter = Filter { prefix: app.registry.prefix(&def, ns.as_deref()), name, query: lq, def: def.clone() };
     let bookmarks = query.flag("allowWatchBookmarks");
-    let timeout = query.int("timeoutSeconds")?.filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64)).unwrap_or(DEFAULT_TIMEOUT);
+    let timeout = query
+        .int("timeoutSeconds")?
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64))
+        .unwrap_or(DEFAULT_TIMEOUT);
     let from = match query.get("resourceVersion").filter(|s| !s.is_empty() && *s != "0") {
-        Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?),
+        Some(s) => {
+            Some(s.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid resource version: {s:?}")))?)
+        }
         None => None,
     };
-    let enc = Encoder { def: def.clone(), out, include_object: query.get("includeObject").unwrap_or("Metadata").to_owned(), columns_sent: false };
+    let enc = Encoder {
+        def: def.clone(),
+        out,
+        include_object: query.get("includeObject").unwrap_or("Metadata").to_owned(),
+        columns_sent: false,
+    };
 
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
@@ -113,7 +138,9 @@ enum Source {
 
 fn to_cache_event(ev: rkube_store::Event) -> Option<Arc<CacheEvent>> {
     let parse = |kv: &rkube_store::KeyValue, rev: i64| {
-        serde_json::from_slice::<Value>(&kv.value).ok().map(|v| Arc::new(crate::cache::CachedObject::new(with_revision(v, rev), rev)))
+        serde_json::from_slice::<Value>(&kv.value)
+            .ok()
+            .map(|v| Arc::new(crate::cache::CachedObject::new(with_revision(v, rev), rev)))
     };
     let rev = ev.revision();
     let object = parse(&ev.kv, rev)?;
@@ -121,7 +148,14 @@ fn to_cache_event(ev: rkube_store::Event) -> Option<Arc<CacheEvent>> {
     Some(Arc::new(CacheEvent { kind: ev.kind, key: ev.kv.key.clone(), object, prev, revision: rev }))
 }
 
-async fn run(app: Arc<AppState>, filter: Filter, from: Option<i64>, bookmarks: bool, mut enc: Encoder, tx: mpsc::Sender<Bytes>) {
+async fn run(
+    app: Arc<AppState>,
+    filter: Filter,
+    from: Option<i64>,
+    bookmarks: bool,
+    mut enc: Encoder,
+    tx: mpsc::Sender<Bytes>,
+) {
     let cache = app.registry.cache().clone();
     let mut resets = cache.resets();
     let mut last_rv;

@@ -129,7 +129,12 @@ fn start_server(rkube: &Path, extra: &[String]) -> anyhow::Result<ServerProcess>
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -227,7 +232,10 @@ async fn measure(name: &str, server: &ServerProcess, cfg: &ApiBenchConfig) -> an
         let api = api.clone();
         async move {
             let patch = serde_json::json!({ "metadata": { "labels": { "round": format!("r{i}") } } });
-            api.patch(&format!("c{:06}", (i * 7919) % n), &PatchParams::default(), &Patch::Merge(&patch)).await.map(|_| ()).map_err(Into::into)
+            api.patch(&format!("c{:06}", (i * 7919) % n), &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+                .map_err(Into::into)
         }
     })
     .await?;
@@ -279,7 +287,11 @@ async fn measure(name: &str, server: &ServerProcess, cfg: &ApiBenchConfig) -> an
         fan_ns.create(&PostParams::default(), &cm(format!("w{round:04}"))).await?;
         let deadline = t + Duration::from_secs(30);
         while counter.load(Ordering::SeqCst) < target {
-            anyhow::ensure!(Instant::now() < deadline, "watchers saw {} of {target} events", counter.load(Ordering::SeqCst));
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "watchers saw {} of {target} events",
+                counter.load(Ordering::SeqCst)
+            );
             let _ = tokio::time::timeout(Duration::from_millis(50), seen.notified()).await;
         }
         lat.push(t.elapsed());
@@ -317,7 +329,9 @@ pub async fn run(cfg: &ApiBenchConfig) -> anyhow::Result<String> {
         let options = rkube_store_etcd::LocalEtcdOptions { binary: cfg.etcd_binary.clone(), ..Default::default() };
         let etcd = rkube_store_etcd::LocalEtcd::start(options).await.context("starting a local etcd")?;
         let server = start_server(&cfg.rkube, &["--etcd-endpoints".to_owned(), etcd.endpoint()])?;
-        let f = measure("etcd", &server, cfg).await.map_err(|e| e.context(format!("server log:\n{}", server.log_tail())))?;
+        let f = measure("etcd", &server, cfg)
+            .await
+            .map_err(|e| e.context(format!("server log:\n{}", server.log_tail())))?;
         drop(server);
         drop(etcd);
         f
@@ -332,20 +346,92 @@ fn render(cfg: &ApiBenchConfig, s: &Figures, e: &Figures) -> String {
     let dratio = |a: Duration, b_ms: f64| format!("{:.2}×", a.as_secs_f64() * 1000.0 / b_ms);
     let mb = |kb: u64| format!("{:.1} MB", kb as f64 / 1024.0);
     let rows: Vec<[String; 5]> = vec![
-        ["creates/s, 1 client".into(), format!("{:.0}", s.create_1), format!("{:.0}", e.create_1), up(506.0), ratio(s.create_1, 506.0)],
-        ["create p50, 1 client".into(), ms(s.create_1_p50), ms(e.create_1_p50), "1.8 ms".into(), dratio(s.create_1_p50, 1.8)],
+        [
+            "creates/s, 1 client".into(),
+            format!("{:.0}", s.create_1),
+            format!("{:.0}", e.create_1),
+            up(506.0),
+            ratio(s.create_1, 506.0),
+        ],
+        [
+            "create p50, 1 client".into(),
+            ms(s.create_1_p50),
+            ms(e.create_1_p50),
+            "1.8 ms".into(),
+            dratio(s.create_1_p50, 1.8),
+        ],
         ["create p99, 1 client".into(), ms(s.create_1_p99), ms(e.create_1_p99), "-".into(), "-".into()],
-        [format!("creates/s, {} clients", cfg.clients), format!("{:.0}", s.create_n), format!("{:.0}", e.create_n), up(1726.0), ratio(s.create_n, 1726.0)],
-        [format!("create p50, {} clients", cfg.clients), ms(s.create_n_p50), ms(e.create_n_p50), "-".into(), "-".into()],
-        [format!("create p99, {} clients", cfg.clients), ms(s.create_n_p99), ms(e.create_n_p99), "48 ms".into(), dratio(s.create_n_p99, 48.0)],
-        [format!("gets/s, {} clients", cfg.clients), format!("{:.0}", s.gets_n), format!("{:.0}", e.gets_n), up(3572.0), ratio(s.gets_n, 3572.0)],
-        [format!("merge patches/s, {} clients", cfg.clients), format!("{:.0}", s.patches_n), format!("{:.0}", e.patches_n), up(1607.0), ratio(s.patches_n, 1607.0)],
-        [format!("list {} ConfigMaps p50", cfg.list_size), ms(s.list_p50), ms(e.list_p50), "67 ms".into(), dratio(s.list_p50, 67.0)],
+        [
+            format!("creates/s, {} clients", cfg.clients),
+            format!("{:.0}", s.create_n),
+            format!("{:.0}", e.create_n),
+            up(1726.0),
+            ratio(s.create_n, 1726.0),
+        ],
+        [
+            format!("create p50, {} clients", cfg.clients),
+            ms(s.create_n_p50),
+            ms(e.create_n_p50),
+            "-".into(),
+            "-".into(),
+        ],
+        [
+            format!("create p99, {} clients", cfg.clients),
+            ms(s.create_n_p99),
+            ms(e.create_n_p99),
+            "48 ms".into(),
+            dratio(s.create_n_p99, 48.0),
+        ],
+        [
+            format!("gets/s, {} clients", cfg.clients),
+            format!("{:.0}", s.gets_n),
+            format!("{:.0}", e.gets_n),
+            up(3572.0),
+            ratio(s.gets_n, 3572.0),
+        ],
+        [
+            format!("merge patches/s, {} clients", cfg.clients),
+            format!("{:.0}", s.patches_n),
+            format!("{:.0}", e.patches_n),
+            up(1607.0),
+            ratio(s.patches_n, 1607.0),
+        ],
+        [
+            format!("list {} ConfigMaps p50", cfg.list_size),
+            ms(s.list_p50),
+            ms(e.list_p50),
+            "67 ms".into(),
+            dratio(s.list_p50, 67.0),
+        ],
         [format!("list {} ConfigMaps p99", cfg.list_size), ms(s.list_p99), ms(e.list_p99), "-".into(), "-".into()],
-        [format!("watch fan-out to {} watchers p50", cfg.watchers), ms(s.fanout_p50), ms(e.fanout_p50), "-".into(), "-".into()],
-        [format!("watch fan-out to {} watchers p99", cfg.watchers), ms(s.fanout_p99), ms(e.fanout_p99), "-".into(), "-".into()],
-        ["server RSS idle".into(), mb(s.rss_idle_kb), mb(e.rss_idle_kb), "496 MB".into(), format!("{:.2}×", s.rss_idle_kb as f64 / 1024.0 / 496.0)],
-        [format!("server RSS holding {} ConfigMaps", cfg.held), mb(s.rss_held_kb), mb(e.rss_held_kb), "725 MB".into(), format!("{:.2}×", s.rss_held_kb as f64 / 1024.0 / 725.0)],
+        [
+            format!("watch fan-out to {} watchers p50", cfg.watchers),
+            ms(s.fanout_p50),
+            ms(e.fanout_p50),
+            "-".into(),
+            "-".into(),
+        ],
+        [
+            format!("watch fan-out to {} watchers p99", cfg.watchers),
+            ms(s.fanout_p99),
+            ms(e.fanout_p99),
+            "-".into(),
+            "-".into(),
+        ],
+        [
+            "server RSS idle".into(),
+            mb(s.rss_idle_kb),
+            mb(e.rss_idle_kb),
+            "496 MB".into(),
+            format!("{:.2}×", s.rss_idle_kb as f64 / 1024.0 / 496.0),
+        ],
+        [
+            format!("server RSS holding {} ConfigMaps", cfg.held),
+            mb(s.rss_held_kb),
+            mb(e.rss_held_kb),
+            "725 MB".into(),
+            format!("{:.2}×", s.rss_held_kb as f64 / 1024.0 / 725.0),
+        ],
     ];
     let mut out = String::from("## API server: rkube vs upstream\n\n");
     out.push_str(&format!(
@@ -356,7 +442,9 @@ The etcd column runs the same server on Debian's etcd 3.4. Upstream figures: kub
     if cfg!(debug_assertions) {
         out.push_str("**Debug build of the bench client: run `cargo run --release -p rkube -- bench api`.**\n\n");
     }
-    out.push_str("| measure | rkube (SQLite) | rkube (etcd) | upstream | rkube SQLite / upstream |\n|---|---:|---:|---:|---:|\n");
+    out.push_str(
+        "| measure | rkube (SQLite) | rkube (etcd) | upstream | rkube SQLite / upstream |\n|---|---:|---:|---:|---:|\n",
+    );
     for r in rows {
         out.push_str(&format!("| {} | {} | {} | {} | {} |\n", r[0], r[1], r[2], r[3], r[4]));
     }

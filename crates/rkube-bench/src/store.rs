@@ -89,9 +89,12 @@ async fn measure(name: &str, store: Arc<dyn Store>, config: &StoreBenchConfig) -
     let conc_ops = config.ops * 4;
     eprintln!("[store bench] {name}: {conc_ops} creates from {} clients", config.clients);
     let start = Instant::now();
-    fan_out(&store, config.clients, conc_ops, |s, i| async move {
-        s.create(&key("conc", i), value(i)).await.map(|_| ())
-    })
+    fan_out(
+        &store,
+        config.clients,
+        conc_ops,
+        |s, i| async move { s.create(&key("conc", i), value(i)).await.map(|_| ()) },
+    )
     .await?;
     f.creates_conc = rate(conc_ops, start.elapsed());
 
@@ -199,12 +202,42 @@ fn render(c: &StoreBenchConfig, s: &Figures, e: &Figures, etcd: &str) -> String 
     let ratio = |a: f64, b: f64| format!("{:.2}×", a / b.max(f64::EPSILON));
     let dratio = |a: Duration, b: Duration| format!("{:.2}×", a.as_secs_f64() / b.as_secs_f64().max(f64::EPSILON));
     let rows = [
-        ("creates/s, 1 client".to_owned(), format!("{:.0}", s.creates_seq), format!("{:.0}", e.creates_seq), ratio(s.creates_seq, e.creates_seq)),
-        ("create latency p50, 1 client".to_owned(), ms(s.create_p50), ms(e.create_p50), dratio(s.create_p50, e.create_p50)),
-        ("create latency p99, 1 client".to_owned(), ms(s.create_p99), ms(e.create_p99), dratio(s.create_p99, e.create_p99)),
-        (format!("creates/s, {} clients", c.clients), format!("{:.0}", s.creates_conc), format!("{:.0}", e.creates_conc), ratio(s.creates_conc, e.creates_conc)),
-        ("gets/s, 1 client".to_owned(), format!("{:.0}", s.gets_seq), format!("{:.0}", e.gets_seq), ratio(s.gets_seq, e.gets_seq)),
-        (format!("gets/s, {} clients", c.clients), format!("{:.0}", s.gets_conc), format!("{:.0}", e.gets_conc), ratio(s.gets_conc, e.gets_conc)),
+        (
+            "creates/s, 1 client".to_owned(),
+            format!("{:.0}", s.creates_seq),
+            format!("{:.0}", e.creates_seq),
+            ratio(s.creates_seq, e.creates_seq),
+        ),
+        (
+            "create latency p50, 1 client".to_owned(),
+            ms(s.create_p50),
+            ms(e.create_p50),
+            dratio(s.create_p50, e.create_p50),
+        ),
+        (
+            "create latency p99, 1 client".to_owned(),
+            ms(s.create_p99),
+            ms(e.create_p99),
+            dratio(s.create_p99, e.create_p99),
+        ),
+        (
+            format!("creates/s, {} clients", c.clients),
+            format!("{:.0}", s.creates_conc),
+            format!("{:.0}", e.creates_conc),
+            ratio(s.creates_conc, e.creates_conc),
+        ),
+        (
+            "gets/s, 1 client".to_owned(),
+            format!("{:.0}", s.gets_seq),
+            format!("{:.0}", e.gets_seq),
+            ratio(s.gets_seq, e.gets_seq),
+        ),
+        (
+            format!("gets/s, {} clients", c.clients),
+            format!("{:.0}", s.gets_conc),
+            format!("{:.0}", e.gets_conc),
+            ratio(s.gets_conc, e.gets_conc),
+        ),
         ("watch delivery p50".to_owned(), ms(s.watch_p50), ms(e.watch_p50), dratio(s.watch_p50, e.watch_p50)),
         ("watch delivery p99".to_owned(), ms(s.watch_p99), ms(e.watch_p99), dratio(s.watch_p99, e.watch_p99)),
     ];

@@ -1,8 +1,6 @@
 //! The controller manager's configuration, and the in-process client identity the server gives it.
 
-use std::time::Duration;
-
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The user name the controller manager authenticates as (upstream's).
 pub const USER: &str = "system:kube-controller-manager";
@@ -11,9 +9,6 @@ pub const USER: &str = "system:kube-controller-manager";
 /// `system:controller:*` roles yet, and what the namespace controller and the garbage collector need is
 /// upstream's grant to them anyway: every verb they use on every resource, custom ones included.
 pub const GROUP: &str = rkube_pki::MASTERS_GROUP;
-
-/// How long the in-memory client certificate is valid; a new one is issued at every start.
-const CERT_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Everything the controllers need to run.
 #[derive(Clone, Debug)]
@@ -27,6 +22,8 @@ pub struct ControllersConfig {
     /// Whether to act only while holding the `kube-system/kube-controller-manager` lease (on by default;
     /// off only where a single process is guaranteed, e.g. tests).
     pub leader_elect: bool,
+    /// Node IPAM and node lifecycle settings.
+    pub nodes: rkube_controllers_nodes::NodesConfig,
 }
 
 impl ControllersConfig {
@@ -34,24 +31,13 @@ impl ControllersConfig {
     /// CA, as `system:kube-controller-manager` with a client certificate issued now by the CA and kept in
     /// memory only. `node_name` starts the leader-election identity.
     pub async fn in_process(server_url: &str, pki: &rkube_pki::Pki, node_name: &str) -> Result<ControllersConfig> {
-        let cert = pki.issue_client_cert(USER, &[GROUP], CERT_VALIDITY).map_err(Error::Certificate)?;
-        let kubeconfig = rkube_pki::Kubeconfig::with_client_cert(
-            server_url,
-            pki.ca_cert_pem(),
-            USER,
-            cert.cert_pem(),
-            cert.key_pem(),
-        );
-        let yaml = kubeconfig.to_yaml().map_err(|e| Error::Kubeconfig(e.to_string()))?;
-        let parsed = kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| Error::Kubeconfig(e.to_string()))?;
-        let kube = kube::Config::from_custom_kubeconfig(parsed, &kube::config::KubeConfigOptions::default())
-            .await
-            .map_err(|e| Error::Kubeconfig(e.to_string()))?;
+        let kube = rkube_client::config::in_process(server_url, pki, USER, &[GROUP]).await?;
         Ok(ControllersConfig {
             kube,
             root_ca_pem: pki.ca_cert_pem().to_owned(),
-            identity: format!("{node_name}_{}", uuid::Uuid::new_v4()),
+            identity: rkube_client::config::identity(node_name),
             leader_elect: true,
+            nodes: rkube_controllers_nodes::NodesConfig::default(),
         })
     }
 }

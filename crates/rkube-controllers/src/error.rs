@@ -6,15 +6,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Why a controller (or the controller manager) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Issuing the controllers' client certificate failed.
-    #[error("issuing the controller manager's client certificate: {0}")]
-    Certificate(#[source] rkube_pki::PkiError),
-    /// The in-process kubeconfig could not be written or read back.
-    #[error("building the controller manager's client configuration: {0}")]
-    Kubeconfig(String),
+    /// Shared client machinery failed (configuration, leader election, a controller of another crate).
+    #[error(transparent)]
+    Client(#[from] rkube_client::Error),
     /// The kube client could not be built from the configuration (TLS identity, URL).
     #[error("building the API client: {0}")]
-    Client(#[source] kube::Error),
+    Connect(#[source] kube::Error),
     /// A request to the API server failed; `what` says which.
     #[error("{what}: {source}")]
     Api {

@@ -7,20 +7,14 @@
 //! Entry point: [`run`] with a [`ControllersConfig`] (see [`ControllersConfig::in_process`] for the
 //! server's own controllers), a shutdown signal and a readiness signal.
 
-mod api;
-mod backoff;
 mod config;
 mod discovery;
 mod error;
 mod gc;
-mod leader;
 mod namespace;
 mod per_namespace;
-mod queue;
 mod rootca;
 mod serviceaccount;
-
-use std::future::Future;
 
 use kube::Client;
 use tokio::sync::watch;
@@ -28,29 +22,58 @@ use tokio::task::JoinSet;
 
 pub use config::{ControllersConfig, GROUP, USER};
 pub use error::{Error, Result};
+pub use rkube_controllers_nodes::NodesConfig;
 
 /// Runs the controllers until `shutdown` is set. `ready` turns true once the API server has answered
 /// with the configured identity. With leader election on, the controllers act only while this process
 /// holds the `kube-system/kube-controller-manager` lease; a standby waits, and is still "ready". Returns an
 /// error when a controller fails for good (the caller shuts down).
 pub async fn run(config: ControllersConfig, shutdown: watch::Receiver<bool>, ready: watch::Sender<bool>) -> Result<()> {
-    let client = Client::try_from(config.kube).map_err(Error::Client)?;
+    let client = Client::try_from(config.kube).map_err(Error::Connect)?;
     client.apiserver_version().await.map_err(|e| Error::api("reaching the API server", e))?;
     let _ = ready.send(true);
     tracing::info!(user = USER, "controllers connected to the API server");
     let ca = config.root_ca_pem;
+    let nodes = config.nodes;
     let lead_client = client.clone();
-    let lead = move |stop: watch::Receiver<bool>| run_all(lead_client.clone(), ca.clone(), stop);
+    let lead = move |stop: watch::Receiver<bool>| run_all(lead_client.clone(), ca.clone(), nodes.clone(), stop);
     if config.leader_elect {
-        leader::run_elected(client, config.identity, shutdown, lead).await
+        rkube_client::leader::run_elected(client, "kube-controller-manager", config.identity, shutdown, lead).await
     } else {
         lead(shutdown).await
     }
 }
 
 /// Runs every controller until `stop` is set; the first failure stops the others.
-async fn run_all(client: Client, ca: String, stop: watch::Receiver<bool>) -> Result<()> {
+async fn run_all(client: Client, ca: String, nodes: NodesConfig, stop: watch::Receiver<bool>) -> Result<()> {
     let mut set = JoinSet::new();
+    let c = &client;
+    // The controllers of other crates fail with the shared client error.
+    let lift = |r: rkube_client::Result<()>| r.map_err(Error::from);
+    set.spawn({
+        let (c, s) = (c.clone(), stop.clone());
+        async move { lift(rkube_controllers_replicas::run(c, s).await) }
+    });
+    set.spawn({
+        let (c, s) = (c.clone(), stop.clone());
+        async move { lift(rkube_controllers_sets::run(c, s).await) }
+    });
+    set.spawn({
+        let (c, s) = (c.clone(), stop.clone());
+        async move { lift(rkube_controllers_batch::run(c, s).await) }
+    });
+    set.spawn({
+        let (c, s) = (c.clone(), stop.clone());
+        async move { lift(rkube_controllers_endpoints::run(c, s).await) }
+    });
+    set.spawn({
+        let (c, s) = (c.clone(), stop.clone());
+        async move { lift(rkube_controllers_nodes::run(c, nodes, s).await) }
+    });
+    set.spawn({
+        let (c, s) = (c.clone(), stop.clone());
+        async move { lift(rkube_controllers_policy::run(c, s).await) }
+    });
     set.spawn(namespace::run(client.clone(), stop.clone()));
     set.spawn(serviceaccount::run(client.clone(), stop.clone()));
     set.spawn(rootca::run(client.clone(), ca, stop.clone()));
@@ -65,20 +88,4 @@ async fn run_all(client: Client, ca: String, stop: watch::Receiver<bool>) -> Res
     Ok(())
 }
 
-/// Resolves once `stop` is set (or its sender is gone). Holds no borrow of the channel when done, so it
-/// can sit in `select!` arms next to `.await`s.
-pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
-    let _ = stop.wait_for(|s| *s).await;
-}
-
-/// Drives `controller` until `stop` is set. A controller stream that ends by itself is an error.
-pub(crate) async fn until_stopped(
-    name: &'static str,
-    controller: impl Future<Output = ()>,
-    mut stop: watch::Receiver<bool>,
-) -> Result<()> {
-    tokio::select! {
-        _ = controller => Err(Error::Stopped(name)),
-        _ = crate::stopped(&mut stop) => Ok(()),
-    }
-}
+pub(crate) use rkube_client::{stopped, until_stopped};

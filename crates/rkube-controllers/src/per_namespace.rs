@@ -18,8 +18,8 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 
-use crate::backoff::KeyedBackoff;
 use crate::error::{Error, Result};
+use rkube_client::backoff::KeyedBackoff;
 
 /// Makes one namespace's object right.
 pub(crate) trait Ensure: Send + Sync + 'static {

@@ -7,9 +7,9 @@ use kube::Client;
 use kube::api::{Api, PostParams};
 use tokio::sync::watch;
 
-use crate::api::{is_already_exists, is_namespace_terminating, is_not_found};
 use crate::error::{Error, Result};
 use crate::per_namespace::{self, Ensure};
+use rkube_client::api::{is_already_exists, is_namespace_terminating, is_not_found};
 
 /// The account every namespace gets.
 pub(crate) const DEFAULT: &str = "default";

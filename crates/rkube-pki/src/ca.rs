@@ -68,10 +68,7 @@ impl Ca {
     }
 
     fn generate() -> Result<(Ca, String)> {
-        let key = KeyPair::generate().map_err(|source| PkiError::Generate {
-            what: "the CA key",
-            source,
-        })?;
+        let key = KeyPair::generate().map_err(|source| PkiError::Generate { what: "the CA key", source })?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         // Upstream tools name a self-signed CA "<purpose>@<unix time>" so that a regenerated CA is told
@@ -79,24 +76,15 @@ impl Ca {
         dn.push(DnType::CommonName, format!("rkube-ca@{}", unix_now()));
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let now = OffsetDateTime::now_utc();
         params.not_before = now - BACKDATE;
         params.not_after = now + CA_VALIDITY;
-        let cert = params.self_signed(&key).map_err(|source| PkiError::Generate {
-            what: "the CA certificate",
-            source,
-        })?;
+        let cert =
+            params.self_signed(&key).map_err(|source| PkiError::Generate { what: "the CA certificate", source })?;
         let key_pem = key.serialize_pem();
-        let ca = Ca {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().clone(),
-            issuer: Issuer::new(params, key),
-        };
+        let ca = Ca { cert_pem: cert.pem(), cert_der: cert.der().clone(), issuer: Issuer::new(params, key) };
         Ok((ca, key_pem))
     }
 
@@ -121,10 +109,7 @@ impl Ca {
         }
         let info = CertInfo::of(&x509);
         if info.public_key != key.public_key_raw() {
-            return Err(PkiError::CaKeyMismatch {
-                cert: cert_path.to_owned(),
-                key: key_path.to_owned(),
-            });
+            return Err(PkiError::CaKeyMismatch { cert: cert_path.to_owned(), key: key_path.to_owned() });
         }
         let now = unix_now();
         if now < info.not_before || now > info.not_after {
@@ -143,11 +128,7 @@ impl Ca {
         }
         let issuer = Issuer::from_ca_cert_der(&cert_der, key)
             .map_err(|e| corrupt(cert_path, "CA certificate", format!("rcgen cannot sign with it ({e})")))?;
-        Ok(Ca {
-            cert_pem,
-            cert_der,
-            issuer,
-        })
+        Ok(Ca { cert_pem, cert_der, issuer })
     }
 
     pub(crate) fn cert_pem(&self) -> &str {
@@ -160,10 +141,8 @@ impl Ca {
 
     /// Whether `leaf` carries a valid signature by this CA's key.
     pub(crate) fn issued(&self, leaf: &[u8]) -> bool {
-        let (Ok((_, ca)), Ok((_, leaf))) = (
-            X509Certificate::from_der(&self.cert_der),
-            X509Certificate::from_der(leaf),
-        ) else {
+        let (Ok((_, ca)), Ok((_, leaf))) = (X509Certificate::from_der(&self.cert_der), X509Certificate::from_der(leaf))
+        else {
             return false;
         };
         leaf.issuer() == ca.subject() && leaf.verify_signature(Some(ca.public_key())).is_ok()
@@ -171,10 +150,7 @@ impl Ca {
 
     /// Issues a certificate for `spec` with a fresh ECDSA P-256 key.
     pub(crate) fn sign(&self, spec: &LeafSpec) -> Result<IssuedCert> {
-        let key = KeyPair::generate().map_err(|source| PkiError::Generate {
-            what: "a certificate key",
-            source,
-        })?;
+        let key = KeyPair::generate().map_err(|source| PkiError::Generate { what: "a certificate key", source })?;
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         if let Some(org) = spec.orgs.first() {
@@ -194,22 +170,14 @@ impl Ca {
         params.not_after = now + spec.validity;
         let cert = params
             .signed_by(&key, &self.issuer)
-            .map_err(|source| PkiError::Generate {
-                what: "a certificate",
-                source,
-            })?;
-        let failed = |detail: String| PkiError::Generate {
-            what: "a certificate",
-            source: rcgen::Error::X509(detail),
-        };
+            .map_err(|source| PkiError::Generate { what: "a certificate", source })?;
+        let failed = |detail: String| PkiError::Generate { what: "a certificate", source: rcgen::Error::X509(detail) };
         let cert_pem = if spec.orgs.len() > 1 {
             let subject = dn::encode_subject(&spec.cn, &spec.orgs);
             let der = dn::replace_subject(cert.der(), &subject, self.issuer.key()).map_err(failed)?;
             // The rewrite bypasses rcgen, so prove the result chains to this CA before handing it out.
             if !self.issued(&der) {
-                return Err(failed(
-                    "the certificate with several organizations does not verify".to_owned(),
-                ));
+                return Err(failed("the certificate with several organizations does not verify".to_owned()));
             }
             pem_certificate(&der)
         } else {

@@ -58,12 +58,7 @@ impl IssuedCert {
         // rustls accepts any PEM-framed bytes; rcgen actually decodes the key, catching corruption inside it.
         rcgen::KeyPair::from_pem(&key_pem)
             .map_err(|e| (Which::Key, format!("the private key cannot be decoded ({e})")))?;
-        Ok(IssuedCert {
-            cert_pem,
-            key_pem,
-            cert_der,
-            key_der,
-        })
+        Ok(IssuedCert { cert_pem, key_pem, cert_der, key_der })
     }
 
     /// The certificate, PEM.
@@ -101,10 +96,7 @@ impl Clone for IssuedCert {
 impl fmt::Debug for IssuedCert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never print the private key, even in debug logs.
-        f.debug_struct("IssuedCert")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"<redacted>")
-            .finish()
+        f.debug_struct("IssuedCert").field("cert_pem", &self.cert_pem).field("key_pem", &"<redacted>").finish()
     }
 }
 
@@ -148,16 +140,8 @@ impl CertInfo {
 
     pub(crate) fn of(cert: &X509Certificate<'_>) -> CertInfo {
         let subject = cert.subject();
-        let cn = subject
-            .iter_common_name()
-            .next()
-            .and_then(|a| a.as_str().ok())
-            .map(str::to_owned);
-        let orgs = subject
-            .iter_organization()
-            .filter_map(|a| a.as_str().ok())
-            .map(str::to_owned)
-            .collect();
+        let cn = subject.iter_common_name().next().and_then(|a| a.as_str().ok()).map(str::to_owned);
+        let orgs = subject.iter_organization().filter_map(|a| a.as_str().ok()).map(str::to_owned).collect();
         let mut sans = Vec::new();
         if let Ok(Some(ext)) = cert.subject_alternative_name() {
             for name in &ext.value.general_names {
@@ -187,10 +171,7 @@ impl CertInfo {
 
 /// Seconds since the epoch, saturating for clocks before 1970 (which would make every certificate "not yet valid").
 pub(crate) fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 /// Why a stored leaf certificate must be re-issued, or `None` if it still fits `spec`. Only parsable
@@ -220,11 +201,7 @@ pub(crate) fn reissue_reason(ca: &Ca, issued: &IssuedCert, spec: &LeafSpec, now:
         ));
     }
     if info.cn.as_deref() != Some(spec.cn.as_str()) {
-        return Some(format!(
-            "its common name is {:?}, not {:?}",
-            info.cn.unwrap_or_default(),
-            spec.cn
-        ));
+        return Some(format!("its common name is {:?}, not {:?}", info.cn.unwrap_or_default(), spec.cn));
     }
     let mut have = info.orgs.clone();
     let mut want = spec.orgs.clone();
@@ -233,12 +210,7 @@ pub(crate) fn reissue_reason(ca: &Ca, issued: &IssuedCert, spec: &LeafSpec, now:
     if have != want {
         return Some(format!("its organizations are {have:?}, not {want:?}"));
     }
-    let missing: Vec<String> = spec
-        .sans
-        .iter()
-        .filter(|s| !info.sans.contains(s))
-        .map(ToString::to_string)
-        .collect();
+    let missing: Vec<String> = spec.sans.iter().filter(|s| !info.sans.contains(s)).map(ToString::to_string).collect();
     if !missing.is_empty() {
         return Some(format!("it lacks the subject alternative names {}", missing.join(", ")));
     }

@@ -87,10 +87,7 @@ fn header(der: &[u8]) -> Option<(usize, usize)> {
     if n == 0 || n > std::mem::size_of::<usize>() {
         return None;
     }
-    let len = der
-        .get(2..2 + n)?
-        .iter()
-        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    let len = der.get(2..2 + n)?.iter().fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
     Some((2 + n, len))
 }
 
@@ -129,9 +126,6 @@ mod tests {
         assert!(rest.is_empty());
         let orgs: Vec<&str> = name.iter_organization().map(|a| a.as_str().expect("utf8")).collect();
         assert_eq!(orgs, ["dev", "ops", "system:authenticated"]);
-        assert_eq!(
-            name.iter_common_name().next().map(|a| a.as_str().expect("utf8")),
-            Some("alice")
-        );
+        assert_eq!(name.iter_common_name().next().map(|a| a.as_str().expect("utf8")), Some("alice"));
     }
 }

@@ -53,10 +53,7 @@ pub(crate) fn read_optional(path: &Path, kind: FileKind) -> Result<Option<String
             remedy: kind.remedy(),
         }),
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(PkiError::Read {
-            path: path.to_owned(),
-            source,
-        }),
+        Err(source) => Err(PkiError::Read { path: path.to_owned(), source }),
     }
 }
 
@@ -65,10 +62,7 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    let write_err = |source| PkiError::Write {
-        path: dir.to_owned(),
-        source,
-    };
+    let write_err = |source| PkiError::Write { path: dir.to_owned(), source };
     fs::create_dir_all(dir).map_err(write_err)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(write_err)
 }
@@ -77,19 +71,13 @@ pub(crate) fn ensure_private_dir(dir: &Path) -> Result<()> {
 /// one, and a crash leaves no key readable by others: the temporary file is created 0600 in the same
 /// directory, filled, synced, given its final mode, then renamed over `path`.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let write_err = |source| PkiError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let write_err = |source| PkiError::Write { path: path.to_owned(), source };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     fs::create_dir_all(dir).map_err(write_err)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".rkube-tmp-")
-        .tempfile_in(dir)
-        .map_err(write_err)?;
+    let mut tmp = tempfile::Builder::new().prefix(".rkube-tmp-").tempfile_in(dir).map_err(write_err)?;
     tmp.write_all(contents).map_err(write_err)?;
     tmp.as_file().sync_all().map_err(write_err)?;
     fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).map_err(write_err)?;
@@ -108,19 +96,14 @@ pub(crate) fn tighten_secret_mode(path: &Path) -> Result<()> {
         Ok(m) => m,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(source) => {
-            return Err(PkiError::Read {
-                path: path.to_owned(),
-                source,
-            });
+            return Err(PkiError::Read { path: path.to_owned(), source });
         }
     };
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "private key was readable by others; setting mode 600");
-        fs::set_permissions(path, fs::Permissions::from_mode(SECRET_MODE)).map_err(|source| PkiError::Write {
-            path: path.to_owned(),
-            source,
-        })?;
+        fs::set_permissions(path, fs::Permissions::from_mode(SECRET_MODE))
+            .map_err(|source| PkiError::Write { path: path.to_owned(), source })?;
     }
     Ok(())
 }
@@ -145,11 +128,7 @@ mod tests {
     #[test]
     fn read_optional_distinguishes_missing_from_unreadable() {
         let dir = tempfile::tempdir().expect("test io");
-        assert!(
-            read_optional(&dir.path().join("none"), FileKind::Leaf)
-                .expect("test io")
-                .is_none()
-        );
+        assert!(read_optional(&dir.path().join("none"), FileKind::Leaf).expect("test io").is_none());
         // A directory where a file should be is an error, not "absent".
         let err = read_optional(dir.path(), FileKind::Leaf).expect_err("should fail");
         assert!(matches!(err, PkiError::Read { .. }), "{err}");

@@ -104,21 +104,12 @@ impl Kubeconfig {
             kind: "Config".to_owned(),
             clusters: vec![NamedCluster {
                 name: CLUSTER_NAME.to_owned(),
-                cluster: Cluster {
-                    server: server_url.to_owned(),
-                    certificate_authority_data: STANDARD.encode(ca_pem),
-                },
+                cluster: Cluster { server: server_url.to_owned(), certificate_authority_data: STANDARD.encode(ca_pem) },
             }],
-            users: vec![NamedUser {
-                name: user.to_owned(),
-                user: auth,
-            }],
+            users: vec![NamedUser { name: user.to_owned(), user: auth }],
             contexts: vec![NamedContext {
                 name: CLUSTER_NAME.to_owned(),
-                context: Context {
-                    cluster: CLUSTER_NAME.to_owned(),
-                    user: user.to_owned(),
-                },
+                context: Context { cluster: CLUSTER_NAME.to_owned(), user: user.to_owned() },
             }],
             current_context: CLUSTER_NAME.to_owned(),
             preferences: serde_yaml::Mapping::new(),
@@ -137,27 +128,18 @@ impl Kubeconfig {
 
     /// A kubeconfig authenticating with a bearer token.
     pub fn with_token(server_url: &str, ca_pem: &str, user: &str, token: &str) -> Kubeconfig {
-        let auth = AuthInfo {
-            token: Some(token.to_owned()),
-            ..AuthInfo::default()
-        };
+        let auth = AuthInfo { token: Some(token.to_owned()), ..AuthInfo::default() };
         Kubeconfig::new(server_url, ca_pem, user, auth)
     }
 
     /// The YAML text.
     pub fn to_yaml(&self) -> Result<String> {
-        serde_yaml::to_string(self).map_err(|source| PkiError::Kubeconfig {
-            action: "render",
-            source,
-        })
+        serde_yaml::to_string(self).map_err(|source| PkiError::Kubeconfig { action: "render", source })
     }
 
     /// Parses YAML text.
     pub fn from_yaml(text: &str) -> Result<Kubeconfig> {
-        serde_yaml::from_str(text).map_err(|source| PkiError::Kubeconfig {
-            action: "parse",
-            source,
-        })
+        serde_yaml::from_str(text).map_err(|source| PkiError::Kubeconfig { action: "parse", source })
     }
 
     /// Writes the YAML to `path` with mode 0600 (it holds credentials), replacing the file atomically,
@@ -192,16 +174,10 @@ mod tests {
         let path = dir.path().join("kubeconfig.yaml");
         let kc = Kubeconfig::with_token(DEFAULT_SERVER_URL, "PEM", "u", "t");
         kc.write(&path).expect("write");
-        assert_eq!(
-            std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o600);
         // An operator who widened the mode on purpose keeps it while the content is unchanged.
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         kc.write(&path).expect("rewrite");
-        assert_eq!(
-            std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777,
-            0o640
-        );
+        assert_eq!(std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o640);
     }
 }

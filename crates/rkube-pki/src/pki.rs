@@ -76,10 +76,7 @@ impl PkiConfig {
         for name in ["kubernetes", "kubernetes.default", "kubernetes.default.svc"] {
             push_unique(&mut sans, San::Dns(name.to_owned()));
         }
-        push_unique(
-            &mut sans,
-            San::parse(&format!("kubernetes.default.svc.{}", self.cluster_domain))?,
-        );
+        push_unique(&mut sans, San::parse(&format!("kubernetes.default.svc.{}", self.cluster_domain))?);
         for extra in &self.extra_sans {
             push_unique(&mut sans, San::parse(extra)?);
         }
@@ -156,13 +153,7 @@ impl Pki {
             usage: Usage::Server,
             validity: DEFAULT_LEAF_VALIDITY,
         };
-        let serving = ensure_leaf(
-            &ca,
-            &paths.serving_cert,
-            &paths.serving_key,
-            &serving_spec,
-            "API serving",
-        )?;
+        let serving = ensure_leaf(&ca, &paths.serving_cert, &paths.serving_key, &serving_spec, "API serving")?;
         let admin = ensure_leaf(
             &ca,
             &paths.admin_cert,
@@ -178,15 +169,7 @@ impl Pki {
             "kubelet client",
         )?;
         let service_account = ServiceAccountKey::load_or_create(&paths.service_account_key)?;
-        Ok(Pki {
-            paths,
-            ca,
-            serving_sans,
-            serving,
-            admin,
-            kubelet_client,
-            service_account,
-        })
+        Ok(Pki { paths, ca, serving_sans, serving, admin, kubelet_client, service_account })
     }
 
     /// Where each file is.
@@ -318,16 +301,10 @@ fn checked_client_spec(cn: &str, groups: &[&str], validity: Duration) -> Result<
 /// An empty CN authenticates as nobody upstream, and control characters make names no one can type.
 fn check_subject(value: &str) -> Result<()> {
     if value.is_empty() {
-        return Err(PkiError::InvalidSubject {
-            value: value.to_owned(),
-            reason: "it is empty",
-        });
+        return Err(PkiError::InvalidSubject { value: value.to_owned(), reason: "it is empty" });
     }
     if value.chars().any(char::is_control) {
-        return Err(PkiError::InvalidSubject {
-            value: value.to_owned(),
-            reason: "it contains control characters",
-        });
+        return Err(PkiError::InvalidSubject { value: value.to_owned(), reason: "it contains control characters" });
     }
     Ok(())
 }
@@ -349,12 +326,7 @@ fn ensure_leaf(ca: &Ca, cert_path: &Path, key_path: &Path, spec: &LeafSpec, labe
                     Which::Cert => (cert_path, "PEM certificate"),
                     Which::Key => (key_path, "PEM private key"),
                 };
-                return Err(PkiError::Corrupt {
-                    path: path.to_owned(),
-                    what,
-                    detail,
-                    remedy: FileKind::Leaf.remedy(),
-                });
+                return Err(PkiError::Corrupt { path: path.to_owned(), what, detail, remedy: FileKind::Leaf.remedy() });
             }
             Ok(stored) => match reissue_reason(ca, &stored, spec, unix_now()) {
                 None => return Ok(stored),
@@ -390,12 +362,7 @@ mod tests {
         let mut cfg = PkiConfig::new("/unused", "Node-1");
         cfg.node_ips = vec!["192.168.1.5".parse().expect("ip"), "127.0.0.1".parse().expect("ip")];
         cfg.extra_sans = vec!["api.example.com".into(), "localhost".into(), "10.0.0.9".into()];
-        let sans: Vec<String> = cfg
-            .apiserver_sans()
-            .expect("sans")
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let sans: Vec<String> = cfg.apiserver_sans().expect("sans").iter().map(ToString::to_string).collect();
         assert_eq!(
             sans,
             [

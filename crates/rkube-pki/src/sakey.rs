@@ -37,12 +37,8 @@ impl ServiceAccountKey {
                 remedy: FileKind::ServiceAccountKey.remedy(),
             });
         }
-        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048).map_err(|source| {
-            PkiError::Generate {
-                what: "the service-account signing key",
-                source,
-            }
-        })?;
+        let key = KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, RsaKeySize::_2048)
+            .map_err(|source| PkiError::Generate { what: "the service-account signing key", source })?;
         let pem = key.serialize_pem();
         write_atomic(path, pem.as_bytes(), SECRET_MODE)?;
         tracing::info!(path = %path.display(), "created the service-account signing key");
@@ -62,9 +58,7 @@ impl ServiceAccountKey {
         } else if alg == &rcgen::PKCS_RSA_SHA256 || alg == &rcgen::PKCS_RSA_SHA384 || alg == &rcgen::PKCS_RSA_SHA512 {
             "RS256"
         } else {
-            return Err(format!(
-                "its key type ({alg:?}) cannot sign service-account tokens; use RSA or ECDSA P-256"
-            ));
+            return Err(format!("its key type ({alg:?}) cannot sign service-account tokens; use RSA or ECDSA P-256"));
         };
         Ok(ServiceAccountKey {
             public_pem: key.public_key_pem(),

@@ -19,10 +19,7 @@ impl San {
     /// Parses an IP address or a DNS name as given to `--tls-san`, rejecting what no client could match
     /// (URLs, ports, spaces, bad labels) with the reason.
     pub fn parse(value: &str) -> Result<San> {
-        let invalid = |reason: &str| PkiError::InvalidSan {
-            value: value.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let invalid = |reason: &str| PkiError::InvalidSan { value: value.to_owned(), reason: reason.to_owned() };
         if let Ok(ip) = IpAddr::from_str(value) {
             return Ok(San::Ip(ip));
         }
@@ -48,9 +45,7 @@ impl San {
         }
         for label in rest.split('.') {
             if label.is_empty() {
-                return Err(invalid(
-                    "a DNS name has no empty labels (no leading, trailing or double dots)",
-                ));
+                return Err(invalid("a DNS name has no empty labels (no leading, trailing or double dots)"));
             }
             if label.len() > 63 {
                 return Err(invalid("a DNS label has at most 63 characters"));
@@ -108,17 +103,10 @@ impl From<IpAddr> for San {
 /// The first host address of a service CIDR, which the `kubernetes` Service's ClusterIP takes
 /// (`10.254.0.0/16` → `10.254.0.1`), as upstream's `--service-cluster-ip-range` does.
 pub fn service_cidr_first_ip(cidr: &str) -> Result<IpAddr> {
-    let invalid = |reason: &str| PkiError::InvalidServiceCidr {
-        value: cidr.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let (addr, prefix) = cidr
-        .split_once('/')
-        .ok_or_else(|| invalid("expected ADDRESS/PREFIX, e.g. 10.254.0.0/16"))?;
+    let invalid = |reason: &str| PkiError::InvalidServiceCidr { value: cidr.to_owned(), reason: reason.to_owned() };
+    let (addr, prefix) = cidr.split_once('/').ok_or_else(|| invalid("expected ADDRESS/PREFIX, e.g. 10.254.0.0/16"))?;
     let addr = IpAddr::from_str(addr).map_err(|_| invalid("the address is not an IP address"))?;
-    let prefix: u32 = prefix
-        .parse()
-        .map_err(|_| invalid("the prefix length is not a number"))?;
+    let prefix: u32 = prefix.parse().map_err(|_| invalid("the prefix length is not a number"))?;
     match addr {
         IpAddr::V4(v4) => {
             if prefix > 30 {
@@ -150,22 +138,10 @@ mod tests {
 
     #[test]
     fn parses_ips_and_names() {
-        assert_eq!(
-            San::parse("10.0.0.1").expect("ip"),
-            San::Ip("10.0.0.1".parse().expect("ip"))
-        );
-        assert_eq!(
-            San::parse("fd00::1").expect("ip6"),
-            San::Ip("fd00::1".parse().expect("ip"))
-        );
-        assert_eq!(
-            San::parse("API.Example.com").expect("dns"),
-            San::Dns("api.example.com".into())
-        );
-        assert_eq!(
-            San::parse("*.example.com").expect("wild"),
-            San::Dns("*.example.com".into())
-        );
+        assert_eq!(San::parse("10.0.0.1").expect("ip"), San::Ip("10.0.0.1".parse().expect("ip")));
+        assert_eq!(San::parse("fd00::1").expect("ip6"), San::Ip("fd00::1".parse().expect("ip")));
+        assert_eq!(San::parse("API.Example.com").expect("dns"), San::Dns("api.example.com".into()));
+        assert_eq!(San::parse("*.example.com").expect("wild"), San::Dns("*.example.com".into()));
         assert_eq!(San::parse("node-1").expect("short"), San::Dns("node-1".into()));
     }
 
@@ -195,15 +171,9 @@ mod tests {
     fn first_service_ip() {
         let ip = |s: &str| -> IpAddr { s.parse().expect("ip") };
         assert_eq!(service_cidr_first_ip("10.254.0.0/16").expect("v4"), ip("10.254.0.1"));
-        assert_eq!(
-            service_cidr_first_ip("10.254.7.9/16").expect("unmasked"),
-            ip("10.254.0.1")
-        );
+        assert_eq!(service_cidr_first_ip("10.254.7.9/16").expect("unmasked"), ip("10.254.0.1"));
         assert_eq!(service_cidr_first_ip("10.0.0.0/0").expect("v4 /0"), ip("0.0.0.1"));
-        assert_eq!(
-            service_cidr_first_ip("fd00:10:96::/112").expect("v6"),
-            ip("fd00:10:96::1")
-        );
+        assert_eq!(service_cidr_first_ip("fd00:10:96::/112").expect("v6"), ip("fd00:10:96::1"));
         for bad in ["10.254.0.0", "x/16", "10.0.0.0/33", "10.0.0.0/31", "10.0.0.0/a"] {
             assert!(service_cidr_first_ip(bad).is_err(), "{bad}");
         }

@@ -32,10 +32,7 @@ pub struct ClientIdentity {
 pub fn client_identity(cert_der: &[u8]) -> Option<ClientIdentity> {
     let info = CertInfo::parse(cert_der).ok()?;
     let username = info.cn.filter(|cn| !cn.is_empty())?;
-    Some(ClientIdentity {
-        username,
-        groups: info.orgs,
-    })
+    Some(ClientIdentity { username, groups: info.orgs })
 }
 
 /// The API server's TLS configuration: serves `serving` and asks every client for a certificate,
@@ -45,9 +42,7 @@ pub fn client_identity(cert_der: &[u8]) -> Option<ClientIdentity> {
 pub fn server_tls_config(serving: &IssuedCert, client_ca: &CertificateDer<'_>) -> Result<Arc<rustls::ServerConfig>> {
     let provider = crypto_provider();
     let mut roots = RootCertStore::empty();
-    roots
-        .add(client_ca.clone().into_owned())
-        .map_err(|source| PkiError::Tls { source })?;
+    roots.add(client_ca.clone().into_owned()).map_err(|source| PkiError::Tls { source })?;
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
         .build()
@@ -66,9 +61,7 @@ pub fn server_tls_config(serving: &IssuedCert, client_ca: &CertificateDer<'_>) -
 /// and tests that talk to the API server or a kubelet.
 pub fn client_tls_config(ca: &CertificateDer<'_>, identity: Option<&IssuedCert>) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = RootCertStore::empty();
-    roots
-        .add(ca.clone().into_owned())
-        .map_err(|source| PkiError::Tls { source })?;
+    roots.add(ca.clone().into_owned()).map_err(|source| PkiError::Tls { source })?;
     let builder = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|source| PkiError::Tls { source })?

@@ -50,10 +50,8 @@ async fn connect(pki: &Pki, client: Arc<rustls::ClientConfig>, server_name: &str
         }
         Err(_) => false,
     };
-    let saw = tokio::time::timeout(Duration::from_secs(10), server)
-        .await
-        .expect("server finished")
-        .expect("server task");
+    let saw =
+        tokio::time::timeout(Duration::from_secs(10), server).await.expect("server finished").expect("server task");
     (saw, read_ok)
 }
 
@@ -113,11 +111,7 @@ async fn every_group_of_a_client_certificate_reaches_the_server() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = pki_in(tmp.path());
     let user = pki
-        .issue_client_cert(
-            "alice",
-            &["dev", "ops", "system:authenticated"],
-            Duration::from_secs(3600),
-        )
+        .issue_client_cert("alice", &["dev", "ops", "system:authenticated"], Duration::from_secs(3600))
         .expect("issue");
     let (saw, read_ok) = connect(&pki, client(&pki, Some(&user)), "127.0.0.1").await;
     match saw {

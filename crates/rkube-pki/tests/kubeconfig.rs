@@ -13,8 +13,7 @@ const KUBECTL: &str = "/usr/lib/google-cloud-sdk/bin/kubectl.1.33";
 fn write_admin(dir: &Path) -> (Pki, std::path::PathBuf) {
     let pki = Pki::load_or_create(&PkiConfig::new(dir.join("server/tls"), "node-a")).expect("pki");
     let path = dir.join("kubeconfig.yaml");
-    pki.write_admin_kubeconfig(&path, "https://127.0.0.1:6443")
-        .expect("write");
+    pki.write_admin_kubeconfig(&path, "https://127.0.0.1:6443").expect("write");
     (pki, path)
 }
 
@@ -22,10 +21,7 @@ fn write_admin(dir: &Path) -> (Pki, std::path::PathBuf) {
 fn admin_kubeconfig_has_the_expected_structure() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (pki, path) = write_admin(tmp.path());
-    assert_eq!(
-        std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o600);
 
     let text = std::fs::read_to_string(&path).expect("read");
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).expect("yaml");
@@ -40,18 +36,9 @@ fn admin_kubeconfig_has_the_expected_structure() {
     let decode = |v: &serde_yaml::Value| {
         String::from_utf8(STANDARD.decode(v.as_str().expect("string")).expect("base64")).expect("utf8")
     };
-    assert_eq!(
-        decode(&doc["clusters"][0]["cluster"]["certificate-authority-data"]),
-        pki.ca_cert_pem()
-    );
-    assert_eq!(
-        decode(&doc["users"][0]["user"]["client-certificate-data"]),
-        pki.admin().cert_pem()
-    );
-    assert_eq!(
-        decode(&doc["users"][0]["user"]["client-key-data"]),
-        pki.admin().key_pem()
-    );
+    assert_eq!(decode(&doc["clusters"][0]["cluster"]["certificate-authority-data"]), pki.ca_cert_pem());
+    assert_eq!(decode(&doc["users"][0]["user"]["client-certificate-data"]), pki.admin().cert_pem());
+    assert_eq!(decode(&doc["users"][0]["user"]["client-key-data"]), pki.admin().key_pem());
 
     let typed = Kubeconfig::from_yaml(&text).expect("typed parse");
     assert_eq!(typed, pki.admin_kubeconfig("https://127.0.0.1:6443"));
@@ -78,32 +65,17 @@ fn real_kubectl_reads_the_admin_kubeconfig() {
     let out = Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(&path)
-        .args([
-            "config",
-            "view",
-            "--raw",
-            "-o",
-            "jsonpath={.users[0].user.client-certificate-data}",
-        ])
+        .args(["config", "view", "--raw", "-o", "jsonpath={.users[0].user.client-certificate-data}"])
         .output()
         .expect("run kubectl");
-    assert!(
-        out.status.success(),
-        "kubectl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "kubectl failed: {}", String::from_utf8_lossy(&out.stderr));
     let cert = STANDARD.decode(out.stdout.trim_ascii()).expect("base64 from kubectl");
     assert_eq!(String::from_utf8(cert).expect("utf8"), pki.admin().cert_pem());
 
     let out = Command::new(KUBECTL)
         .arg("--kubeconfig")
         .arg(&path)
-        .args([
-            "config",
-            "view",
-            "-o",
-            "jsonpath={.current-context} {.clusters[0].cluster.server}",
-        ])
+        .args(["config", "view", "-o", "jsonpath={.current-context} {.clusters[0].cluster.server}"])
         .output()
         .expect("run kubectl");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "rkube https://127.0.0.1:6443");

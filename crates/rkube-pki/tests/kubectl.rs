@@ -50,10 +50,9 @@ async fn fake_apiserver(pki: &Pki) -> (u16, Arc<Mutex<Vec<Seen>>>) {
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                log.lock().expect("lock").push(Seen {
-                    identity,
-                    request_head: String::from_utf8_lossy(&head).into_owned(),
-                });
+                log.lock()
+                    .expect("lock")
+                    .push(Seen { identity, request_head: String::from_utf8_lossy(&head).into_owned() });
                 let _ = tls
                     .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
                     .await;
@@ -84,15 +83,10 @@ async fn kubectl_authenticates_with_the_admin_kubeconfig() {
     let pki = Pki::load_or_create(&PkiConfig::new(tmp.path().join("tls"), "node-a")).expect("pki");
     let (port, seen) = fake_apiserver(&pki).await;
     let kubeconfig = tmp.path().join("kubeconfig.yaml");
-    pki.write_admin_kubeconfig(&kubeconfig, &format!("https://127.0.0.1:{port}"))
-        .expect("kubeconfig");
+    pki.write_admin_kubeconfig(&kubeconfig, &format!("https://127.0.0.1:{port}")).expect("kubeconfig");
 
     let out = kubectl_get_healthz(&kubeconfig).await;
-    assert!(
-        out.status.success(),
-        "kubectl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
     let seen = seen.lock().expect("lock").clone();
     let first = seen.first().expect("a request");
@@ -113,28 +107,17 @@ async fn kubectl_sends_the_bearer_token_of_a_token_kubeconfig() {
     let (port, seen) = fake_apiserver(&pki).await;
     let kubeconfig = tmp.path().join("token.yaml");
     // "localhost" in the URL: the serving certificate must hold it for Go's verifier.
-    pki.token_kubeconfig(
-        &format!("https://localhost:{port}"),
-        "bootstrap",
-        "abcdef.0123456789abcdef",
-    )
-    .write(&kubeconfig)
-    .expect("kubeconfig");
+    pki.token_kubeconfig(&format!("https://localhost:{port}"), "bootstrap", "abcdef.0123456789abcdef")
+        .write(&kubeconfig)
+        .expect("kubeconfig");
 
     let out = kubectl_get_healthz(&kubeconfig).await;
-    assert!(
-        out.status.success(),
-        "kubectl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
     let seen = seen.lock().expect("lock").clone();
     let first = seen.first().expect("a request");
     assert!(first.identity.is_none());
     assert!(
-        first
-            .request_head
-            .to_ascii_lowercase()
-            .contains("authorization: bearer abcdef.0123456789abcdef"),
+        first.request_head.to_ascii_lowercase().contains("authorization: bearer abcdef.0123456789abcdef"),
         "{}",
         first.request_head
     );

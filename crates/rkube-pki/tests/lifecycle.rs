@@ -58,13 +58,7 @@ fn fresh_pki_writes_every_file_with_the_right_modes() {
     let pki = Pki::load_or_create(&cfg).expect("create");
     let p = pki.paths();
     assert_eq!(mode(&cfg.dir), 0o700);
-    for key in [
-        &p.ca_key,
-        &p.serving_key,
-        &p.admin_key,
-        &p.kubelet_client_key,
-        &p.service_account_key,
-    ] {
+    for key in [&p.ca_key, &p.serving_key, &p.admin_key, &p.kubelet_client_key, &p.service_account_key] {
         assert_eq!(mode(key), 0o600, "{}", key.display());
     }
     for cert in [&p.ca_cert, &p.serving_cert, &p.admin_cert, &p.kubelet_client_cert] {
@@ -72,21 +66,11 @@ fn fresh_pki_writes_every_file_with_the_right_modes() {
     }
     assert_eq!(snapshot(&cfg.dir).len(), 9, "no stray temporary files");
     assert_eq!(fs::read_to_string(&p.ca_cert).expect("read"), pki.ca_cert_pem());
-    assert_eq!(
-        fs::read_to_string(&p.service_account_key).expect("read"),
-        pki.service_account_key_pem()
-    );
+    assert_eq!(fs::read_to_string(&p.service_account_key).expect("read"), pki.service_account_key_pem());
 
     let (_, ca) = X509Certificate::from_der(pki.ca_cert_der()).expect("parse ca");
     assert!(ca.is_ca());
-    let cn = ca
-        .subject()
-        .iter_common_name()
-        .next()
-        .expect("cn")
-        .as_str()
-        .expect("str")
-        .to_owned();
+    let cn = ca.subject().iter_common_name().next().expect("cn").as_str().expect("str").to_owned();
     assert!(cn.starts_with("rkube-ca@"), "{cn}");
     let years = (ca.validity().not_after.timestamp() - ca.validity().not_before.timestamp()) / (365 * 86_400);
     assert!(years >= 9, "CA valid for {years} years");
@@ -116,10 +100,7 @@ fn new_san_reissues_only_the_serving_certificate() {
     cfg.extra_sans.push("api.example.com".into());
     let second = Pki::load_or_create(&cfg).expect("reload with new SAN");
     let after = snapshot(&cfg.dir);
-    assert_eq!(
-        changed(&before, &after),
-        ["serving-kube-apiserver.crt", "serving-kube-apiserver.key"]
-    );
+    assert_eq!(changed(&before, &after), ["serving-kube-apiserver.crt", "serving-kube-apiserver.key"]);
     assert_eq!(first.ca_cert_pem(), second.ca_cert_pem());
     assert!(sans_of(second.serving().cert_der()).contains(&San::Dns("api.example.com".into())));
 
@@ -197,15 +178,11 @@ fn admin_certificate_is_system_admin_in_system_masters_and_verifies() {
     let kubelet = rkube_pki::client_identity(pki.kubelet_client().cert_der()).expect("identity");
     assert_eq!(kubelet.username, "kube-apiserver-kubelet-client");
     assert_eq!(kubelet.groups, ["system:masters"]);
-    assert!(verifies_as_client_of(
-        pki.ca_cert_der(),
-        pki.kubelet_client().cert_der()
-    ));
+    assert!(verifies_as_client_of(pki.ca_cert_der(), pki.kubelet_client().cert_der()));
 
     // The generic issuer: several groups, all kept in order.
-    let node = pki
-        .issue_client_cert("system:node:n1", &["system:nodes", "extra"], Duration::from_secs(3600))
-        .expect("issue");
+    let node =
+        pki.issue_client_cert("system:node:n1", &["system:nodes", "extra"], Duration::from_secs(3600)).expect("issue");
     let id = rkube_pki::client_identity(node.cert_der()).expect("identity");
     assert_eq!(id.username, "system:node:n1");
     assert_eq!(id.groups, ["system:nodes", "extra"]);
@@ -233,14 +210,8 @@ fn corrupt_ca_is_an_error_naming_the_file_and_nothing_is_overwritten() {
 
     for (path, junk) in [
         (&ca_cert, "not a certificate\n"),
-        (
-            &ca_cert,
-            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-        ),
-        (
-            &ca_key,
-            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-        ),
+        (&ca_cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"),
+        (&ca_key, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
     ] {
         let tmp = tempfile::tempdir().expect("tempdir");
         let cfg = config(tmp.path());
@@ -310,10 +281,7 @@ fn corrupt_leaf_is_an_error_but_missing_or_foreign_leaves_are_reissued() {
     let reloaded = Pki::load_or_create(&cfg).expect("reload");
     assert!(paths.serving_cert.exists());
     assert_ne!(reloaded.admin().cert_pem(), other.admin().cert_pem());
-    assert!(verifies_as_client_of(
-        reloaded.ca_cert_der(),
-        reloaded.admin().cert_der()
-    ));
+    assert!(verifies_as_client_of(reloaded.ca_cert_der(), reloaded.admin().cert_der()));
     assert_eq!(reloaded.ca_cert_pem(), pki.ca_cert_pem());
 }
 
@@ -322,9 +290,8 @@ fn expiring_leaf_is_reissued() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let cfg = config(tmp.path());
     let pki = Pki::load_or_create(&cfg).expect("create");
-    let short = pki
-        .issue_client_cert("system:admin", &["system:masters"], Duration::from_secs(10 * 86_400))
-        .expect("issue");
+    let short =
+        pki.issue_client_cert("system:admin", &["system:masters"], Duration::from_secs(10 * 86_400)).expect("issue");
     fs::write(&pki.paths().admin_cert, short.cert_pem()).expect("write");
     fs::write(&pki.paths().admin_key, short.key_pem()).expect("write");
     let reloaded = Pki::load_or_create(&cfg).expect("reload");

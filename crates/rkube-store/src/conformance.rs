@@ -98,7 +98,11 @@ pub async fn crud_and_revisions(store: Arc<dyn Store>) {
         matches!(err, Error::Conflict { expected, actual, .. } if expected == a.mod_revision && actual == b.mod_revision),
         "{err:?}"
     );
-    assert_eq!(store.get(&a.key).await.expect("get").expect("present").value, b"{\"v\":2}", "a failed CAS must not write");
+    assert_eq!(
+        store.get(&a.key).await.expect("get").expect("present").value,
+        b"{\"v\":2}",
+        "a failed CAS must not write"
+    );
 
     let err = store.update("/registry/configmaps/default/none", b"x".to_vec(), 1).await.expect_err("update missing");
     assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
@@ -280,7 +284,8 @@ pub async fn watch_concurrent_writers_nothing_missed_or_repeated(store: Arc<dyn 
         assert!(revs.windows(2).all(|p| p[0] < p[1]), "revisions must strictly increase");
         assert_eq!(revs.iter().copied().collect::<HashSet<_>>(), acked, "exactly the acknowledged writes");
         for ev in &evs {
-            let expected = if ev.kv.create_revision == ev.kv.mod_revision { EventKind::Added } else { EventKind::Modified };
+            let expected =
+                if ev.kv.create_revision == ev.kv.mod_revision { EventKind::Added } else { EventKind::Modified };
             assert_eq!(ev.kind, expected);
         }
         assert_quiet(w).await;
@@ -305,7 +310,10 @@ pub async fn compaction_expires_old_reads_and_watches(store: Arc<dyn Store>) {
     assert_eq!(store.compacted_revision().await.expect("compacted"), compact_at);
 
     let err = store.list(p, ListOptions { revision: Some(before), ..Default::default() }).await.expect_err("old list");
-    assert!(matches!(err, Error::Expired { requested, compacted } if requested == before && compacted == compact_at), "{err:?}");
+    assert!(
+        matches!(err, Error::Expired { requested, compacted } if requested == before && compacted == compact_at),
+        "{err:?}"
+    );
     let err = store.watch(p, before).await.err().expect("old watch must fail");
     assert!(matches!(err, Error::Expired { .. }), "{err:?}");
 

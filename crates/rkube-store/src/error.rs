@@ -26,7 +26,9 @@ pub enum Error {
         actual: i64,
     },
     /// The revision asked for was compacted away (API: 410 Gone, reason Expired).
-    #[error("revision {requested} has been compacted (oldest available: {compacted}); list again to get a current revision")]
+    #[error(
+        "revision {requested} has been compacted (oldest available: {compacted}); list again to get a current revision"
+    )]
     Expired {
         /// The revision asked for.
         requested: i64,
@@ -42,7 +44,9 @@ pub enum Error {
         current: i64,
     },
     /// A value is larger than the store accepts (API: 413 / RequestEntityTooLarge).
-    #[error("value for key {key:?} is {size} bytes, over the limit of {limit} bytes; store less in one object (split it or use a volume)")]
+    #[error(
+        "value for key {key:?} is {size} bytes, over the limit of {limit} bytes; store less in one object (split it or use a volume)"
+    )]
     ValueTooLarge {
         /// The key that was written.
         key: String,

@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 /// The hostname, lowercased (node names must be DNS names).
 pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_lowercase()).unwrap_or_else(|_| "localhost".to_owned())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_lowercase())
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 /// The interface of the IPv4 default route, from /proc/net/route.

@@ -51,7 +51,11 @@ impl StoreArgs {
             problems.push(format!("--compaction-keep-revisions {} must be at least 1", self.compaction_keep_revisions));
         }
         if self.etcd_endpoints.is_empty() {
-            for (flag, given) in [("--etcd-cafile", &self.etcd_cafile), ("--etcd-certfile", &self.etcd_certfile), ("--etcd-keyfile", &self.etcd_keyfile)] {
+            for (flag, given) in [
+                ("--etcd-cafile", &self.etcd_cafile),
+                ("--etcd-certfile", &self.etcd_certfile),
+                ("--etcd-keyfile", &self.etcd_keyfile),
+            ] {
                 if given.is_some() {
                     problems.push(format!("{flag} is set but --etcd-endpoints is not: give the etcd endpoints, or drop {flag} to use the embedded store"));
                 }
@@ -69,7 +73,11 @@ impl StoreArgs {
                 problems.push(format!("--etcd-endpoints: {ep:?} is not a URL; write it as https://HOST:2379 (or http:// for an etcd without TLS)"));
             }
         }
-        for (flag, file) in [("--etcd-cafile", &self.etcd_cafile), ("--etcd-certfile", &self.etcd_certfile), ("--etcd-keyfile", &self.etcd_keyfile)] {
+        for (flag, file) in [
+            ("--etcd-cafile", &self.etcd_cafile),
+            ("--etcd-certfile", &self.etcd_certfile),
+            ("--etcd-keyfile", &self.etcd_keyfile),
+        ] {
             if let Some(file) = file
                 && !file.is_file()
             {

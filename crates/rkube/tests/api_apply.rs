@@ -47,27 +47,59 @@ fn client_side_apply_three_way_merge() {
     assert_eq!(got, "b ops nginx:2 sidecar");
     let out = s.kubectl_stdin("1.27", &["apply", "-f", "-"], &deployment("c", 3, "nginx:3"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.metadata.labels.tier} {.spec.replicas}"]), "c 3");
+    assert_eq!(
+        s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.metadata.labels.tier} {.spec.replicas}"]),
+        "c 3"
+    );
 }
 
 #[test]
 fn server_side_apply_conflicts_and_force() {
     let s = Server::start();
-    let out = s.kubectl_stdin("1.33", &["apply", "--server-side", "--field-manager=team-a", "-f", "-"], &deployment("a", 2, "nginx:1"));
+    let out = s.kubectl_stdin(
+        "1.33",
+        &["apply", "--server-side", "--field-manager=team-a", "-f", "-"],
+        &deployment("a", 2, "nginx:1"),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mf = s.ok("1.33", &["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}"]);
+    let mf = s.ok(
+        "1.33",
+        &[
+            "get",
+            "deploy",
+            "web",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[0].manager} {.metadata.managedFields[0].operation}",
+        ],
+    );
     assert_eq!(mf, "team-a Apply");
-    let out = s.kubectl_stdin("1.33", &["apply", "--server-side", "--field-manager=team-b", "-f", "-"], &deployment("a", 5, "nginx:1"));
+    let out = s.kubectl_stdin(
+        "1.33",
+        &["apply", "--server-side", "--field-manager=team-b", "-f", "-"],
+        &deployment("a", 5, "nginx:1"),
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("conflict with \"team-a\"") && err.contains(".spec.replicas"), "{err}");
-    assert_eq!(s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "2", "a conflicting apply changes nothing");
-    let out = s.kubectl_stdin("1.33", &["apply", "--server-side", "--field-manager=team-b", "--force-conflicts", "-f", "-"], &deployment("a", 5, "nginx:1"));
+    assert_eq!(
+        s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "2",
+        "a conflicting apply changes nothing"
+    );
+    let out = s.kubectl_stdin(
+        "1.33",
+        &["apply", "--server-side", "--field-manager=team-b", "--force-conflicts", "-f", "-"],
+        &deployment("a", 5, "nginx:1"),
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
     // kubectl scale is an Update by another manager: it takes spec.replicas over.
     s.ok("1.33", &["scale", "deploy", "web", "--replicas=1"]);
-    let managers = s.ok("1.33", &["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"]);
+    let managers = s.ok(
+        "1.33",
+        &["get", "deploy", "web", "--show-managed-fields", "-o", "jsonpath={.metadata.managedFields[*].manager}"],
+    );
     assert!(managers.contains("team-a") && managers.contains("team-b"), "{managers}");
 }
 
@@ -78,7 +110,12 @@ fn diff_and_strict_validation() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let out = s.kubectl_stdin("1.33", &["diff", "-f", "-"], &deployment("a", 4, "nginx:1"));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "kubectl diff exits 1 when there are differences: {text}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "kubectl diff exits 1 when there are differences: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("-  replicas: 2") && text.contains("+  replicas: 4"), "{text}");
     assert_eq!(s.ok("1.33", &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "2", "diff must not write");
 

@@ -30,7 +30,10 @@ fn can_i_whoami_and_service_account_tokens() {
     let out = s.kubectl("1.33", &["auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:robot"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
     s.ok("1.33", &["create", "rolebinding", "robot-view", "--clusterrole=view", "--serviceaccount=default:robot"]);
-    assert_eq!(s.ok("1.33", &["auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:robot"]).trim(), "yes");
+    assert_eq!(
+        s.ok("1.33", &["auth", "can-i", "list", "pods", "--as=system:serviceaccount:default:robot"]).trim(),
+        "yes"
+    );
     let out = s.kubectl("1.33", &["auth", "can-i", "delete", "pods", "--as=system:serviceaccount:default:robot"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
 
@@ -42,12 +45,22 @@ fn can_i_whoami_and_service_account_tokens() {
     assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
     let kc = token_kubeconfig(&s, token, "robot.yaml");
     let me = common::kubectl_with("1.33", &kc, &["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"], None);
-    assert_eq!(String::from_utf8_lossy(&me.stdout), "system:serviceaccount:default:robot", "{}", String::from_utf8_lossy(&me.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&me.stdout),
+        "system:serviceaccount:default:robot",
+        "{}",
+        String::from_utf8_lossy(&me.stderr)
+    );
     let pods = common::kubectl_with("1.33", &kc, &["get", "pods"], None);
     assert!(pods.status.success(), "view allows listing pods: {}", String::from_utf8_lossy(&pods.stderr));
     let denied = common::kubectl_with("1.33", &kc, &["get", "secrets"], None);
     let err = String::from_utf8_lossy(&denied.stderr);
-    assert!(err.contains("secrets is forbidden: User \"system:serviceaccount:default:robot\" cannot list resource \"secrets\""), "{err}");
+    assert!(
+        err.contains(
+            "secrets is forbidden: User \"system:serviceaccount:default:robot\" cannot list resource \"secrets\""
+        ),
+        "{err}"
+    );
 
     let err = s.fails("1.33", &["create", "token", "robot", "--duration=1m"]);
     assert!(err.contains("may not specify a duration less than 10 minutes"), "{err}");
@@ -56,7 +69,11 @@ fn can_i_whoami_and_service_account_tokens() {
     s.ok("1.33", &["delete", "serviceaccount", "robot"]);
     let gone = common::kubectl_with("1.33", &kc, &["get", "pods"], None);
     assert!(!gone.status.success());
-    assert!(String::from_utf8_lossy(&gone.stderr).contains("Unauthorized"), "{}", String::from_utf8_lossy(&gone.stderr));
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("Unauthorized"),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
 }
 
 #[test]
@@ -68,14 +85,26 @@ fn pods_get_their_service_account_token_volume_and_default_tolerations() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let mount = s.ok("1.33", &["get", "pod", "p", "-o", "jsonpath={.spec.containers[0].volumeMounts[0].mountPath}"]);
     assert_eq!(mount, "/var/run/secrets/kubernetes.io/serviceaccount");
-    let vol = s.ok("1.33", &["get", "pod", "p", "-o", "jsonpath={.spec.volumes[0].name} {.spec.volumes[0].projected.sources[0].serviceAccountToken.path}"]);
+    let vol = s.ok(
+        "1.33",
+        &[
+            "get",
+            "pod",
+            "p",
+            "-o",
+            "jsonpath={.spec.volumes[0].name} {.spec.volumes[0].projected.sources[0].serviceAccountToken.path}",
+        ],
+    );
     assert!(vol.starts_with("kube-api-access-") && vol.ends_with(" token"), "{vol}");
     let tol = s.ok("1.33", &["get", "pod", "p", "-o", "jsonpath={.spec.tolerations[*].key}"]);
     assert_eq!(tol, "node.kubernetes.io/not-ready node.kubernetes.io/unreachable");
     let orphan = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"q"},"spec":{"serviceAccountName":"nobody","containers":[{"name":"c","image":"busybox"}]}}"#;
     let out = s.kubectl_stdin("1.33", &["create", "-f", "-"], orphan);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("error looking up service account default/nobody: serviceaccount \"nobody\" not found"), "{err}");
+    assert!(
+        err.contains("error looking up service account default/nobody: serviceaccount \"nobody\" not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -86,13 +115,28 @@ fn limit_ranges_and_resource_quotas_admit_as_upstream() {
     let _ = s.kubectl("1.33", &["-n", "q", "create", "serviceaccount", "default"]);
     let lr = r#"{"apiVersion":"v1","kind":"LimitRange","metadata":{"name":"lr"},"spec":{"limits":[{"type":"Container","default":{"cpu":"500m","memory":"128Mi"},"defaultRequest":{"cpu":"100m","memory":"64Mi"},"max":{"cpu":"1"}}]}}"#;
     assert!(s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], lr).status.success());
-    let pod = |name: &str, cpu: &str| format!(r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},"spec":{{"containers":[{{"name":"c","image":"busybox","resources":{{"limits":{{"cpu":"{cpu}"}}}}}}]}}}}"#);
+    let pod = |name: &str, cpu: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}"}},"spec":{{"containers":[{{"name":"c","image":"busybox","resources":{{"limits":{{"cpu":"{cpu}"}}}}}}]}}}}"#
+        )
+    };
     let out = s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], &pod("big", "2"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("pods \"big\" is forbidden: maximum cpu usage per Container is 1, but limit is 2"), "{err}");
     let out = s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], &pod("ok", "200m"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let res = s.ok("1.33", &["-n", "q", "get", "pod", "ok", "-o", "jsonpath={.spec.containers[0].resources.requests.memory} {.spec.containers[0].resources.limits.memory}"]);
+    let res = s.ok(
+        "1.33",
+        &[
+            "-n",
+            "q",
+            "get",
+            "pod",
+            "ok",
+            "-o",
+            "jsonpath={.spec.containers[0].resources.requests.memory} {.spec.containers[0].resources.limits.memory}",
+        ],
+    );
     assert_eq!(res, "64Mi 128Mi", "LimitRange defaults applied");
 
     s.ok("1.33", &["-n", "q", "create", "quota", "rq", "--hard=pods=1,configmaps=2"]);
@@ -105,5 +149,8 @@ fn limit_ranges_and_resource_quotas_admit_as_upstream() {
         s.ok("1.33", &["-n", "q", "create", "configmap", &format!("c{i}")]);
     }
     let err = s.fails("1.33", &["-n", "q", "create", "configmap", "one-too-many"]);
-    assert!(err.contains("exceeded quota: rq, requested: configmaps=1, used: configmaps=2, limited: configmaps=2"), "{err}");
+    assert!(
+        err.contains("exceeded quota: rq, requested: configmaps=1, used: configmaps=2, limited: configmaps=2"),
+        "{err}"
+    );
 }

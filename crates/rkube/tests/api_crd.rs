@@ -69,22 +69,47 @@ fn crd_lifecycle_through_kubectl() {
         let out = s.kubectl_stdin(v, args, CT);
         assert!(out.status.success(), "{v}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas} {.spec.color}"]), "2 red", "schema defaults apply");
+    assert_eq!(
+        s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.spec.replicas} {.spec.color}"]),
+        "2 red",
+        "schema defaults apply"
+    );
     // The CRD's schema is enforced: bounds, enums, unknown fields under strict validation.
     let err = s.fails("1.33", &["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"spec":{"replicas":11}}"#]);
-    assert!(err.contains("spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"), "{err}");
+    assert!(
+        err.contains("spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"),
+        "{err}"
+    );
     let err = s.fails("1.33", &["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"spec":{"color":"pink"}}"#]);
     assert!(err.contains("spec.color: Unsupported value: \"pink\""), "{err}");
     let bad = CT.replace("replicas: 2", "replicas: 2\n  flavour: x").replace("my-cron", "other");
     let out = s.kubectl_stdin("1.33", &["apply", "-f", "-"], &bad);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field \"spec.flavour\""), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown field \"spec.flavour\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     s.ok("1.33", &["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"spec":{"replicas":3}}"#]);
-    assert_eq!(s.ok("1.27", &["get", "crontabs.stable.example.com", "my-cron", "-o", "jsonpath={.spec.replicas}"]), "3");
+    assert_eq!(
+        s.ok("1.27", &["get", "crontabs.stable.example.com", "my-cron", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
     // The status subresource: the main resource ignores status, /status sets it.
     s.ok("1.33", &["patch", "crontab", "my-cron", "--type=merge", "-p", r#"{"status":{"phase":"Ignored"}}"#]);
     assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.status.phase}"]), "");
-    s.ok("1.33", &["patch", "crontab", "my-cron", "--subresource=status", "--type=merge", "-p", r#"{"status":{"phase":"Running"}}"#]);
+    s.ok(
+        "1.33",
+        &[
+            "patch",
+            "crontab",
+            "my-cron",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Running"}}"#,
+        ],
+    );
     assert_eq!(s.ok("1.33", &["get", "ct", "my-cron", "-o", "jsonpath={.status.phase}"]), "Running");
     // The scale subresource maps to the CRD's replica paths.
     for v in ["1.33", "1.27"] {
@@ -97,7 +122,10 @@ fn crd_lifecycle_through_kubectl() {
 
     s.ok("1.33", &["delete", "crd", "crontabs.stable.example.com"]);
     let err = s.fails("1.33", &["get", "crontabs.stable.example.com"]);
-    assert!(err.contains("doesn't have a resource type") || err.contains("NotFound") || err.contains("not find"), "{err}");
+    assert!(
+        err.contains("doesn't have a resource type") || err.contains("NotFound") || err.contains("not find"),
+        "{err}"
+    );
     // Re-created, the CRD starts empty: its objects went with it.
     let out = s.kubectl_stdin("1.33", &["apply", "-f", "-"], CRD);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

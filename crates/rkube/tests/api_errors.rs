@@ -21,7 +21,8 @@ fn malformed_oversized_and_invalid_bodies() {
     let err = s.fails("1.33", &["create", "--raw", "/api/v1/namespaces/default/configmaps", "-f", &bad]);
     assert!(err.contains("BadRequest") || err.contains("error decoding JSON body"), "{err}");
 
-    let mut big = b"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"big\"},\"data\":{\"x\":\"".to_vec();
+    let mut big =
+        b"{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"big\"},\"data\":{\"x\":\"".to_vec();
     big.extend(std::iter::repeat_n(b'a', 3 * 1024 * 1024 + 10));
     big.extend(b"\"}}");
     let big = write(s.dir.path(), "big.json", &big);
@@ -50,7 +51,8 @@ fn a_user_without_rights_gets_upstreams_403() {
     let mut cfg = rkube_pki::PkiConfig::new(s.dir.path().join("server").join("tls"), "test-node");
     cfg.node_ips = vec!["127.0.0.1".parse().expect("ip")];
     let pki = rkube_pki::Pki::load_or_create(&cfg).expect("the server's PKI");
-    let bob = pki.issue_client_cert("bob", &["developers"], std::time::Duration::from_secs(3600)).expect("bob's certificate");
+    let bob =
+        pki.issue_client_cert("bob", &["developers"], std::time::Duration::from_secs(3600)).expect("bob's certificate");
     let kc = rkube_pki::Kubeconfig::with_client_cert(&s.url(), pki.ca_cert_pem(), "bob", bob.cert_pem(), bob.key_pem());
     let path = s.dir.path().join("bob.yaml");
     kc.write(&path).expect("kubeconfig");
@@ -81,9 +83,19 @@ fn watching_from_a_compacted_revision_is_410_expired() {
         s.ok("1.27", &["create", "configmap", &format!("c{i}")]);
     }
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let out = s.kubectl("1.33", &["get", "--raw", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2&timeoutSeconds=5"]);
+    let out = s.kubectl(
+        "1.33",
+        &["get", "--raw", "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=2&timeoutSeconds=5"],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("\"type\":\"ERROR\"") && text.contains("\"code\":410") && text.contains("\"reason\":\"Expired\""), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    let err = s.fails("1.33", &["get", "--raw", "/api/v1/namespaces/default/configmaps?resourceVersion=2&resourceVersionMatch=Exact"]);
+    assert!(
+        text.contains("\"type\":\"ERROR\"") && text.contains("\"code\":410") && text.contains("\"reason\":\"Expired\""),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = s.fails(
+        "1.33",
+        &["get", "--raw", "/api/v1/namespaces/default/configmaps?resourceVersion=2&resourceVersionMatch=Exact"],
+    );
     assert!(err.contains("too old resource version") || err.contains("Expired") || err.contains("Gone"), "{err}");
 }

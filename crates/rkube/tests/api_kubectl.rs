@@ -22,7 +22,8 @@ fn version_and_discovery() {
     }
     // Aggregated discovery (v2 for 1.30+, v2beta1 for 1.27-1.29): two requests, no per-group documents.
     for v in ["1.29", "1.33"] {
-        let out = s.kubectl(v, &["api-resources", "-v=6", "--cache-dir", &format!("{}/cache-{v}", s.dir.path().display())]);
+        let out =
+            s.kubectl(v, &["api-resources", "-v=6", "--cache-dir", &format!("{}/cache-{v}", s.dir.path().display())]);
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{log}");
         assert!(log.contains("/apis?timeout"), "{log}");
@@ -99,7 +100,14 @@ fn watch_sees_added_modified_deleted() {
     let mut child = std::process::Command::new(common::kubectl_path("1.33").expect("kubectl 1.33"))
         .arg("--kubeconfig")
         .arg(&s.kubeconfig)
-        .args(["get", "configmaps", "-w", "--output-watch-events", "-o", "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v"])
+        .args([
+            "get",
+            "configmaps",
+            "-w",
+            "--output-watch-events",
+            "-o",
+            "custom-columns=EVENT:.type,NAME:.object.metadata.name,V:.object.data.v",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -118,7 +126,12 @@ fn watch_sees_added_modified_deleted() {
         .filter(|cols| cols.get(1) == Some(&"w"))
         .map(|cols| cols[0].to_owned())
         .collect();
-    assert_eq!(events, vec!["ADDED", "MODIFIED", "DELETED"], "watch output:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        events,
+        vec!["ADDED", "MODIFIED", "DELETED"],
+        "watch output:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

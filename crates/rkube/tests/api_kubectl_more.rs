@@ -139,5 +139,8 @@ fn health_and_metrics_endpoints() {
     assert!(ready.contains("[+]etcd ok") && ready.contains("readyz check passed"), "{ready}");
     assert_eq!(s.ok("1.33", &["get", "--raw", "/readyz/etcd"]), "ok");
     let metrics = s.ok("1.33", &["get", "--raw", "/metrics"]);
-    assert!(metrics.contains("apiserver_request_total{") && metrics.contains("apiserver_request_duration_seconds_bucket"), "{metrics}");
+    assert!(
+        metrics.contains("apiserver_request_total{") && metrics.contains("apiserver_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
 }

@@ -11,7 +11,10 @@ fn kubernetes_service_on_the_first_ip_with_the_advertised_endpoint() {
     let ip = s.ok("1.33", &["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
     assert_eq!(ip, "10.254.0.1");
     // The advertised address is the node's (detected from the default route), never loopback.
-    let ep = s.ok("1.33", &["get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip} {.subsets[0].ports[0].port}"]);
+    let ep = s.ok(
+        "1.33",
+        &["get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip} {.subsets[0].ports[0].port}"],
+    );
     let (ip, port) = ep.split_once(' ').expect("ip and port");
     assert!(!ip.parse::<std::net::IpAddr>().expect("an IP").is_loopback(), "{ep}");
     assert_eq!(port, s.port.to_string());
@@ -37,7 +40,8 @@ fn cluster_ips_and_node_ports_are_allocated_once_and_released() {
     s.ok("1.33", &["delete", "svc", "np"]);
     s.ok("1.33", &["create", "service", "nodeport", "np2", "--tcp=80:8080", "--node-port=30080"]);
     s.ok("1.33", &["create", "service", "nodeport", "auto", "--tcp=81:8080"]);
-    let port: u32 = s.ok("1.33", &["get", "svc", "auto", "-o", "jsonpath={.spec.ports[0].nodePort}"]).parse().expect("a port");
+    let port: u32 =
+        s.ok("1.33", &["get", "svc", "auto", "-o", "jsonpath={.spec.ports[0].nodePort}"]).parse().expect("a port");
     assert!((30000..=32767).contains(&port), "{port}");
 
     // Many services at once: all ClusterIPs distinct.
@@ -58,7 +62,12 @@ fn scale_subresource() {
     let s = Server::start();
     s.ok("1.33", &["create", "deployment", "web", "--image=busybox", "--replicas=2"]);
     let scale = s.ok("1.33", &["get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web/scale"]);
-    assert!(scale.contains("\"kind\":\"Scale\"") && scale.contains("\"replicas\":2") && scale.contains("\"selector\":\"app=web\""), "{scale}");
+    assert!(
+        scale.contains("\"kind\":\"Scale\"")
+            && scale.contains("\"replicas\":2")
+            && scale.contains("\"selector\":\"app=web\""),
+        "{scale}"
+    );
     for v in ["1.33", "1.27"] {
         s.ok(v, &["scale", "deployment", "web", "--replicas=5"]);
         assert_eq!(s.ok(v, &["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "5");
@@ -86,6 +95,9 @@ fn stale_replace_is_a_conflict() {
     let out = s.kubectl_stdin("1.33", &["replace", "-f", "-"], &second);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("the object has been modified; please apply your changes to the latest version and try again"), "{err}");
+    assert!(
+        err.contains("the object has been modified; please apply your changes to the latest version and try again"),
+        "{err}"
+    );
     assert_eq!(s.ok("1.33", &["get", "cm", "c", "-o", "jsonpath={.data.a}"]), "2", "the stale write changed nothing");
 }

@@ -44,7 +44,10 @@ fn every_config_problem_is_reported_at_once() {
     assert!(err.contains("/nonexistent/cert.pem does not exist"), "{err}");
     assert!(err.contains("--etcd-certfile and --etcd-keyfile go together"), "{err}");
     assert!(err.contains("--service-cidr \"not-a-cidr\" is not a CIDR"), "{err}");
-    assert!(std::fs::read_dir(dir.path()).expect("read dir").next().is_none(), "nothing may be created before the configuration is valid");
+    assert!(
+        std::fs::read_dir(dir.path()).expect("read dir").next().is_none(),
+        "nothing may be created before the configuration is valid"
+    );
 }
 
 #[test]
@@ -55,7 +58,14 @@ fn corrupt_store_file_is_named_and_left_alone() {
     let db = db_dir.join("state.db");
     let garbage = b"this is not a database, it is a text file that someone put here by mistake\n".repeat(100);
     std::fs::write(&db, &garbage).expect("write");
-    let out = rkube(&["server", "--disable-agent", "--data-dir", dir.path().to_str().expect("utf-8"), "--https-listen-port", "1"]);
+    let out = rkube(&[
+        "server",
+        "--disable-agent",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8"),
+        "--https-listen-port",
+        "1",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(db.to_str().expect("utf-8")), "the error must name the file: {err}");

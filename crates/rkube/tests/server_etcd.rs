@@ -7,7 +7,12 @@ mod common;
 use std::process::Command;
 
 fn etcdctl(endpoint: &str, args: &[&str]) -> String {
-    let out = Command::new("etcdctl").args(["--endpoints", endpoint]).args(args).env("ETCDCTL_API", "3").output().expect("run etcdctl");
+    let out = Command::new("etcdctl")
+        .args(["--endpoints", endpoint])
+        .args(args)
+        .env("ETCDCTL_API", "3")
+        .output()
+        .expect("run etcdctl");
     assert!(out.status.success(), "etcdctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -112,27 +112,49 @@ impl Strategy for Generic {
     }
 }
 
-static SUBDOMAIN: Generic = Generic { fields: &[], names: NameRule::Subdomain, generation: false, create_on_update: false };
-static SUBDOMAIN_GEN: Generic = Generic { fields: &[], names: NameRule::Subdomain, generation: true, create_on_update: false };
-static PATH_SEGMENT: Generic = Generic { fields: &[], names: NameRule::PathSegment, generation: false, create_on_update: false };
-static CREATE_ON_UPDATE: Generic = Generic { fields: &[], names: NameRule::Subdomain, generation: false, create_on_update: true };
+static SUBDOMAIN: Generic =
+    Generic { fields: &[], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static SUBDOMAIN_GEN: Generic =
+    Generic { fields: &[], names: NameRule::Subdomain, generation: true, create_on_update: false };
+static PATH_SEGMENT: Generic =
+    Generic { fields: &[], names: NameRule::PathSegment, generation: false, create_on_update: false };
+static CREATE_ON_UPDATE: Generic =
+    Generic { fields: &[], names: NameRule::Subdomain, generation: false, create_on_update: true };
 
 static EVENTS: Generic = Generic {
     fields: &[
-        "involvedObject.kind", "involvedObject.namespace", "involvedObject.name", "involvedObject.uid",
-        "involvedObject.apiVersion", "involvedObject.resourceVersion", "involvedObject.fieldPath",
-        "reason", "reportingComponent", "source", "type",
-        "regarding.kind", "regarding.namespace", "regarding.name", "regarding.uid", "reportingController", "note",
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+        "regarding.kind",
+        "regarding.namespace",
+        "regarding.name",
+        "regarding.uid",
+        "reportingController",
+        "note",
     ],
     names: NameRule::PathSegment,
     generation: false,
     create_on_update: true,
 };
-static SECRETS: Generic = Generic { fields: &["type"], names: NameRule::Subdomain, generation: false, create_on_update: false };
-static NODES: Generic = Generic { fields: &["spec.unschedulable"], names: NameRule::Subdomain, generation: false, create_on_update: false };
-static REPLICASETS: Generic = Generic { fields: &["status.replicas"], names: NameRule::Subdomain, generation: true, create_on_update: false };
-static JOBS: Generic = Generic { fields: &["status.successful"], names: NameRule::Subdomain, generation: true, create_on_update: false };
-static CSR_LIKE: Generic = Generic { fields: &["spec.signerName"], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static SECRETS: Generic =
+    Generic { fields: &["type"], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static NODES: Generic =
+    Generic { fields: &["spec.unschedulable"], names: NameRule::Subdomain, generation: false, create_on_update: false };
+static REPLICASETS: Generic =
+    Generic { fields: &["status.replicas"], names: NameRule::Subdomain, generation: true, create_on_update: false };
+static JOBS: Generic =
+    Generic { fields: &["status.successful"], names: NameRule::Subdomain, generation: true, create_on_update: false };
+static CSR_LIKE: Generic =
+    Generic { fields: &["spec.signerName"], names: NameRule::Subdomain, generation: false, create_on_update: false };
 
 /// The strategy of a resource.
 pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {

@@ -38,7 +38,9 @@ pub fn apply(kind_path: &str, current: &Value, patch: &Value, ty: PatchType) -> 
         PatchType::Json => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("the JSON patch is not valid: {e}")))?;
-            json_patch::patch(&mut doc, &p).map_err(|e| ApiError::unprocessable(format!("the server rejected our request due to an error in our request: {e}")))?;
+            json_patch::patch(&mut doc, &p).map_err(|e| {
+                ApiError::unprocessable(format!("the server rejected our request due to an error in our request: {e}"))
+            })?;
         }
         PatchType::Merge => {
             if !patch.is_object() {

@@ -12,8 +12,17 @@ use serde_json::{Map, Value};
 fn merge_key(path: &str) -> Option<&'static str> {
     let last = path.rsplit('.').next().unwrap_or(path);
     let key = match last {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "imagePullSecrets" | "env" | "hostAliases"
-        | "readinessGates" | "resourceClaims" | "conditions" | "ownerReferences" => match last {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets"
+        | "env"
+        | "hostAliases"
+        | "readinessGates"
+        | "resourceClaims"
+        | "conditions"
+        | "ownerReferences" => match last {
             "hostAliases" => "ip",
             "readinessGates" => "conditionType",
             "conditions" => "type",
@@ -160,10 +169,14 @@ mod tests {
 
     #[test]
     fn containers_merge_by_name() {
-        let cur = json!({"spec":{"template":{"spec":{"containers":[{"name":"a","image":"x"},{"name":"b","image":"y"}]}}}});
+        let cur =
+            json!({"spec":{"template":{"spec":{"containers":[{"name":"a","image":"x"},{"name":"b","image":"y"}]}}}});
         let patch = json!({"spec":{"template":{"spec":{"containers":[{"name":"b","image":"z"}]}}}});
         let out = apply("", &cur, &patch).expect("patch");
-        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name":"a","image":"x"},{"name":"b","image":"z"}]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name":"a","image":"x"},{"name":"b","image":"z"}])
+        );
     }
 
     #[test]

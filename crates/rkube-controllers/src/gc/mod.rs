@@ -21,9 +21,9 @@ use tokio::task::JoinHandle;
 
 use crate::discovery::{Resource, Resources};
 use crate::error::Result;
-use crate::queue::WorkQueue;
 use graph::{Graph, Work};
 use monitor::Sink;
+use rkube_client::queue::WorkQueue;
 
 /// Concurrent workers (upstream's `--concurrent-gc-syncs` default is 20; these wait on the network only).
 const WORKERS: usize = 4;

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc};
 
 use super::graph::{Change, Graph, Identity, OwnerRef, Seen, Uid, Work};
 use crate::discovery::Resource;
-use crate::queue::WorkQueue;
+use rkube_client::queue::WorkQueue;
 
 /// Where a monitor's changes go.
 #[derive(Clone)]

@@ -14,9 +14,9 @@ use serde_json::json;
 
 use super::graph::{Change, FOREGROUND, Graph, Identity, NodeView, ORPHAN, Work};
 use super::monitor::Sink;
-use crate::api::{is_conflict, is_not_found};
 use crate::discovery::{Resource, Resources};
 use crate::error::{Error, Result};
+use rkube_client::api::{is_conflict, is_not_found};
 
 /// How often a read-modify-write is retried on conflicts before the item is requeued.
 const CONFLICT_RETRIES: usize = 5;

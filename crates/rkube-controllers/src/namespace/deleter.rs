@@ -9,8 +9,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
 use kube::core::PartialObjectMeta;
 
 use super::conditions::Findings;
-use crate::api::{is_method_not_allowed, is_not_found};
 use crate::discovery::Resource;
+use rkube_client::api::{is_method_not_allowed, is_not_found};
 
 /// Upstream's guess of how long pending finalizers take (`finalizerEstimateSeconds`).
 const FINALIZER_ESTIMATE: Duration = Duration::from_secs(15);

@@ -17,11 +17,11 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::api::is_not_found;
-use crate::backoff::KeyedBackoff;
 use crate::discovery::Resources;
 use crate::error::{Error, Result};
 use conditions::Findings;
+use rkube_client::api::is_not_found;
+use rkube_client::backoff::KeyedBackoff;
 
 /// The finalizer this controller owns in `spec.finalizers` (upstream's `FinalizerKubernetes`).
 const FINALIZER: &str = "kubernetes";

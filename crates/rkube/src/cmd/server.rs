@@ -74,7 +74,9 @@ struct ServerConfig {
 }
 
 fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
-    let ok = v.split_once('/').is_some_and(|(ip, len)| ip.parse::<IpAddr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 128));
+    let ok = v
+        .split_once('/')
+        .is_some_and(|(ip, len)| ip.parse::<IpAddr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 128));
     if !ok {
         problems.push(format!("{flag} {v:?} is not a CIDR; write it like 10.254.0.0/16"));
     }
@@ -104,15 +106,20 @@ impl ServerArgs {
                 problems.push(format!("--tls-san {san:?}: {e}"));
             }
         }
-        if self.cluster_domain.is_empty() || self.cluster_domain.starts_with('.') || self.cluster_domain.ends_with('.') {
-            problems.push(format!("--cluster-domain {:?} must be a DNS domain like cluster.local", self.cluster_domain));
+        if self.cluster_domain.is_empty() || self.cluster_domain.starts_with('.') || self.cluster_domain.ends_with('.')
+        {
+            problems
+                .push(format!("--cluster-domain {:?} must be a DNS domain like cluster.local", self.cluster_domain));
         }
         let node_ip = self.node_ip.unwrap_or_else(crate::netinfo::default_ipv4);
         let node_name = match &self.node_name {
             Some(n) => n.clone(),
             None => crate::netinfo::hostname(),
         };
-        if node_name.is_empty() || node_name.len() > 253 || !node_name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.') {
+        if node_name.is_empty()
+            || node_name.len() > 253
+            || !node_name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+        {
             problems.push(format!("node name {node_name:?} is not a lowercase DNS name; pass --node-name"));
         }
         let store = match store {
@@ -149,7 +156,8 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     tracing::info!(store = %store.describe(), revision, "store ready");
 
     eprintln!("[2/4] certificates: {}", config.data_dir.join("server/tls").display());
-    let mut pki_config = rkube_pki::PkiConfig::new(config.data_dir.join("server").join("tls"), config.node_name.clone());
+    let mut pki_config =
+        rkube_pki::PkiConfig::new(config.data_dir.join("server").join("tls"), config.node_name.clone());
     pki_config.node_ips = vec![config.node_ip];
     if config.advertise != config.node_ip {
         pki_config.node_ips.push(config.advertise);
@@ -157,13 +165,21 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     pki_config.service_cidr_first_ip = config.service_first_ip;
     pki_config.cluster_domain = config.cluster_domain.clone();
     pki_config.extra_sans = config.tls_san.clone();
-    let pki = Arc::new(rkube_pki::Pki::load_or_create(&pki_config).context("creating or loading the cluster certificates")?);
-    let local = if config.bind.ip().is_unspecified() || config.bind.ip().is_loopback() { "127.0.0.1".to_owned() } else { config.bind.ip().to_string() };
+    let pki =
+        Arc::new(rkube_pki::Pki::load_or_create(&pki_config).context("creating or loading the cluster certificates")?);
+    let local = if config.bind.ip().is_unspecified() || config.bind.ip().is_loopback() {
+        "127.0.0.1".to_owned()
+    } else {
+        config.bind.ip().to_string()
+    };
     let url = format!("https://{local}:{}", config.bind.port());
-    pki.write_admin_kubeconfig(&config.kubeconfig, &url).with_context(|| format!("writing the admin kubeconfig {}", config.kubeconfig.display()))?;
+    pki.write_admin_kubeconfig(&config.kubeconfig, &url)
+        .with_context(|| format!("writing the admin kubeconfig {}", config.kubeconfig.display()))?;
     // The controllers run in this process but reach the API like any client: HTTPS to `url`, as
     // system:kube-controller-manager (a client certificate issued now, kept in memory).
-    let controllers_config = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name).await.context("configuring the controllers")?;
+    let controllers_config = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name)
+        .await
+        .context("configuring the controllers")?;
 
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     if let StoreConfig::Etcd { compaction_interval, .. } = &config.store {
@@ -176,7 +192,8 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         advertise: SocketAddr::new(config.advertise, config.bind.port()).to_string(),
         key_prefix: config.store.key_prefix().to_owned(),
         pki,
-        service_ranges: rkube_apiserver::services::ServiceRanges::parse(&config.service_cidr).map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?,
+        service_ranges: rkube_apiserver::services::ServiceRanges::parse(&config.service_cidr)
+            .map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?,
     };
     let mut api = tokio::spawn(rkube_apiserver::run(api_config, store, shutdown.clone(), ready_tx));
     tokio::select! {
@@ -192,16 +209,22 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     // Controllers get their own stop signal: at shutdown they stop (and release their lease) while the API still answers.
     let (controllers_stop_tx, controllers_stop) = tokio::sync::watch::channel(false);
     let (controllers_ready_tx, mut controllers_ready) = tokio::sync::watch::channel(false);
-    let mut controllers = tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop, controllers_ready_tx));
+    let mut controllers =
+        tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop, controllers_ready_tx));
     tokio::select! {
         r = controllers_ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
         r = &mut controllers => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
     }
     eprintln!("[4/4] ready");
     if !config.disable_agent {
-        tracing::warn!("the node agent is not built yet: this server runs the control plane only (same as --disable-agent)");
+        tracing::warn!(
+            "the node agent is not built yet: this server runs the control plane only (same as --disable-agent)"
+        );
     }
-    println!("rkube server is ready. Use kubectl with:\n  export KUBECONFIG={}\n  kubectl get namespaces", config.kubeconfig.display());
+    println!(
+        "rkube server is ready. Use kubectl with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
+        config.kubeconfig.display()
+    );
     let outcome = tokio::select! {
         r = &mut api => { r.context("the API server task panicked")??; Ok(()) }
         r = &mut controllers => Err(match r {

@@ -89,14 +89,26 @@ impl Server {
     /// Runs kubectl and asserts success; returns stdout.
     pub fn ok(&self, version: &str, args: &[&str]) -> String {
         let out = self.kubectl(version, args);
-        assert!(out.status.success(), "kubectl {} {:?} failed:\nstdout: {}\nstderr: {}\nserver log:\n{}", version, args, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), self.log_tail());
+        assert!(
+            out.status.success(),
+            "kubectl {} {:?} failed:\nstdout: {}\nstderr: {}\nserver log:\n{}",
+            version,
+            args,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs kubectl, asserts failure, returns stderr.
     pub fn fails(&self, version: &str, args: &[&str]) -> String {
         let out = self.kubectl(version, args);
-        assert!(!out.status.success(), "kubectl {version} {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {version} {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
@@ -140,14 +152,21 @@ pub fn kubectl_path(version: &str) -> Option<PathBuf> {
 
 /// Runs a kubectl binary with a kubeconfig.
 pub fn kubectl_with(version: &str, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let bin = kubectl_path(version).unwrap_or_else(|| panic!("kubectl {version} is not installed at /usr/lib/google-cloud-sdk/bin/kubectl.{version}"));
+    let bin = kubectl_path(version).unwrap_or_else(|| {
+        panic!("kubectl {version} is not installed at /usr/lib/google-cloud-sdk/bin/kubectl.{version}")
+    });
     let mut cmd = Command::new(bin);
-    cmd.arg("--kubeconfig").arg(kubeconfig).args(args).env_remove("KUBECONFIG").env("HOME", kubeconfig.parent().unwrap_or(Path::new("/tmp")));
+    cmd.arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env("HOME", kubeconfig.parent().unwrap_or(Path::new("/tmp")));
     match stdin {
         None => cmd.output().expect("run kubectl"),
         Some(input) => {
             use std::io::Write;
-            let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run kubectl");
+            let mut child =
+                cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run kubectl");
             child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
             child.wait_with_output().expect("kubectl output")
         }

@@ -11,27 +11,27 @@ fn status(e: &KubeError) -> Option<&kube::core::Status> {
 }
 
 /// 404 NotFound.
-pub(crate) fn is_not_found(e: &KubeError) -> bool {
+pub fn is_not_found(e: &KubeError) -> bool {
     status(e).is_some_and(|s| s.is_not_found())
 }
 
 /// 409 Conflict (a stale resourceVersion or a failed precondition), not AlreadyExists.
-pub(crate) fn is_conflict(e: &KubeError) -> bool {
+pub fn is_conflict(e: &KubeError) -> bool {
     status(e).is_some_and(|s| s.code == 409 && s.reason != "AlreadyExists")
 }
 
 /// 409 AlreadyExists.
-pub(crate) fn is_already_exists(e: &KubeError) -> bool {
+pub fn is_already_exists(e: &KubeError) -> bool {
     status(e).is_some_and(|s| s.is_already_exists())
 }
 
 /// 405 MethodNotAllowed (a verb the resource does not serve).
-pub(crate) fn is_method_not_allowed(e: &KubeError) -> bool {
+pub fn is_method_not_allowed(e: &KubeError) -> bool {
     status(e).is_some_and(|s| s.code == 405)
 }
 
 /// A create refused because the namespace is being deleted (NamespaceLifecycle admission): nothing to retry.
-pub(crate) fn is_namespace_terminating(e: &KubeError) -> bool {
+pub fn is_namespace_terminating(e: &KubeError) -> bool {
     status(e).is_some_and(|s| {
         s.code == 403 && s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
     })

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Retry delays per key.
 #[derive(Debug)]
-pub(crate) struct KeyedBackoff<K> {
+pub struct KeyedBackoff<K> {
     base: Duration,
     max: Duration,
     failures: Mutex<HashMap<K, u32>>,
@@ -16,12 +16,12 @@ pub(crate) struct KeyedBackoff<K> {
 
 impl<K: Eq + Hash + Clone> KeyedBackoff<K> {
     /// Delays start at `base` and double per failure up to `max`.
-    pub(crate) fn new(base: Duration, max: Duration) -> Self {
+    pub fn new(base: Duration, max: Duration) -> Self {
         KeyedBackoff { base, max, failures: Mutex::new(HashMap::new()) }
     }
 
     /// Records one more failure of `key` and returns how long to wait before the next try.
-    pub(crate) fn next(&self, key: &K) -> Duration {
+    pub fn next(&self, key: &K) -> Duration {
         let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
         let n = failures.entry(key.clone()).or_insert(0);
         let delay = self.base.saturating_mul(1u32 << (*n).min(20)).min(self.max);
@@ -30,7 +30,7 @@ impl<K: Eq + Hash + Clone> KeyedBackoff<K> {
     }
 
     /// Forgets `key`'s failures (it succeeded).
-    pub(crate) fn reset(&self, key: &K) {
+    pub fn reset(&self, key: &K) {
         self.failures.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 }

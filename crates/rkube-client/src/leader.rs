@@ -17,10 +17,8 @@ use crate::api::{is_already_exists, is_conflict, is_not_found};
 use crate::error::{Error, Result};
 use crate::stopped;
 
-/// The lease's namespace and name (upstream kube-controller-manager's).
-pub(crate) const LEASE_NAMESPACE: &str = "kube-system";
-/// The lease's name.
-pub(crate) const LEASE_NAME: &str = "kube-controller-manager";
+/// The namespace of the components' leases (upstream's).
+pub const LEASE_NAMESPACE: &str = "kube-system";
 /// How long a holder's lease lasts without renewal (upstream's `--leader-elect-lease-duration`).
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 /// How long the leader keeps acting while renewals fail (`--leader-elect-renew-deadline`).
@@ -40,6 +38,7 @@ struct Observed {
 /// One candidate's view of the lease.
 struct Elector {
     api: Api<Lease>,
+    name: &'static str,
     identity: String,
     observed: Option<Observed>,
     /// The lease as this process last wrote it, while it holds it.
@@ -51,8 +50,8 @@ fn now() -> MicroTime {
 }
 
 impl Elector {
-    fn new(client: Client, identity: String) -> Elector {
-        Elector { api: Api::namespaced(client, LEASE_NAMESPACE), identity, observed: None, last: None }
+    fn new(client: Client, name: &'static str, identity: String) -> Elector {
+        Elector { api: Api::namespaced(client, LEASE_NAMESPACE), name, identity, observed: None, last: None }
     }
 
     /// One attempt: `Ok(true)` when this process holds the lease afterwards.
@@ -63,7 +62,7 @@ impl Elector {
             if let Some(spec) = mine.spec.as_mut() {
                 spec.renew_time = Some(now());
             }
-            match self.api.replace(LEASE_NAME, &PostParams::default(), &mine).await {
+            match self.api.replace(self.name, &PostParams::default(), &mine).await {
                 Ok(l) => {
                     self.observe_own(&l);
                     return Ok(true);
@@ -72,7 +71,7 @@ impl Elector {
                 Err(e) => return Err(Error::api("renewing the leader-election lease", e)),
             }
         }
-        let current = match self.api.get(LEASE_NAME).await {
+        let current = match self.api.get(self.name).await {
             Ok(l) => l,
             Err(e) if is_not_found(&e) => return self.create().await,
             Err(e) => return Err(Error::api("reading the leader-election lease", e)),
@@ -104,7 +103,7 @@ impl Elector {
             ..spec
         });
         // The update carries the resourceVersion read: a concurrent candidate's write makes it a 409.
-        match self.api.replace(LEASE_NAME, &PostParams::default(), &next).await {
+        match self.api.replace(self.name, &PostParams::default(), &next).await {
             Ok(l) => {
                 self.observe_own(&l);
                 Ok(true)
@@ -117,7 +116,7 @@ impl Elector {
     async fn create(&mut self) -> Result<bool> {
         let lease = Lease {
             metadata: ObjectMeta {
-                name: Some(LEASE_NAME.to_owned()),
+                name: Some(self.name.to_owned()),
                 namespace: Some(LEASE_NAMESPACE.to_owned()),
                 ..ObjectMeta::default()
             },
@@ -151,7 +150,7 @@ impl Elector {
     /// at once instead of after a lease duration. Best effort: the lease expires anyway.
     async fn release(&mut self) {
         self.last = None;
-        let Ok(mut lease) = self.api.get(LEASE_NAME).await else { return };
+        let Ok(mut lease) = self.api.get(self.name).await else { return };
         let mut spec = lease.spec.clone().unwrap_or_default();
         if spec.holder_identity.as_deref() != Some(self.identity.as_str()) {
             return;
@@ -160,9 +159,9 @@ impl Elector {
         spec.lease_duration_seconds = Some(1);
         spec.renew_time = Some(now());
         lease.spec = Some(spec);
-        match self.api.replace(LEASE_NAME, &PostParams::default(), &lease).await {
-            Ok(_) => tracing::info!(identity = %self.identity, "released the controller-manager lease"),
-            Err(e) => tracing::warn!(error = %e, "could not release the controller-manager lease"),
+        match self.api.replace(self.name, &PostParams::default(), &lease).await {
+            Ok(_) => tracing::info!(identity = %self.identity, lease = self.name, "released the lease"),
+            Err(e) => tracing::warn!(error = %e, lease = self.name, "could not release the lease"),
         }
     }
 }
@@ -174,26 +173,29 @@ fn may_take(holder: &str, me: &str, seen_for: Duration, lease_duration: Duration
 }
 
 /// How a term as leader ended.
-enum Term {
+enum Term<E> {
     Shutdown,
     Lost,
-    Ended(Result<()>),
+    Ended(Result<(), E>),
 }
 
-/// Runs `lead` only while holding the lease. `lead` gets a stop signal: it is set when leadership is lost
+/// Runs `lead` only while holding the lease `kube-system/<lease>` (e.g. `kube-controller-manager`,
+/// `kube-scheduler`) as `identity` (unique per process, as upstream's `hostname_uuid`). `lead` gets a stop signal: it is set when leadership is lost
 /// (the controllers stop, and this process becomes a candidate again) or at shutdown. Returns when
 /// `shutdown` is set, or with the error of `lead` (controllers never end on their own).
-pub(crate) async fn run_elected<F, Fut>(
+pub async fn run_elected<F, Fut, E>(
     client: Client,
+    lease: &'static str,
     identity: String,
     mut shutdown: watch::Receiver<bool>,
     mut lead: F,
-) -> Result<()>
+) -> Result<(), E>
 where
     F: FnMut(watch::Receiver<bool>) -> Fut,
-    Fut: Future<Output = Result<()>> + Send + 'static,
+    Fut: Future<Output = Result<(), E>> + Send + 'static,
+    E: From<Error> + Send + 'static,
 {
-    let mut elector = Elector::new(client, identity.clone());
+    let mut elector = Elector::new(client, lease, identity.clone());
     loop {
         loop {
             match elector.try_acquire_or_renew().await {
@@ -206,7 +208,7 @@ where
                 _ = stopped(&mut shutdown) => return Ok(()),
             }
         }
-        tracing::info!(%identity, lease = %format!("{LEASE_NAMESPACE}/{LEASE_NAME}"), "became leader: starting controllers");
+        tracing::info!(%identity, lease = %format!("{LEASE_NAMESPACE}/{lease}"), "became leader");
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut task = tokio::spawn(lead(stop_rx));
         let mut renewed = Instant::now();
@@ -221,7 +223,7 @@ where
                     }
                     Err(e) => tracing::warn!(error = %e, "renewing the lease"),
                 },
-                r = &mut task => break Term::Ended(r.unwrap_or(Err(Error::Stopped("controllers")))),
+                r = &mut task => break Term::Ended(r.unwrap_or_else(|_| Err(Error::Stopped("the elected task").into()))),
                 _ = stopped(&mut shutdown) => break Term::Shutdown,
             }
         };
@@ -229,7 +231,7 @@ where
             Term::Ended(r) => {
                 elector.release().await;
                 return match r {
-                    Ok(()) => Err(Error::Stopped("controllers")),
+                    Ok(()) => Err(Error::Stopped("the elected task").into()),
                     Err(e) => Err(e),
                 };
             }
@@ -242,7 +244,7 @@ where
                     elector.release().await;
                     return Ok(());
                 }
-                tracing::warn!(%identity, "lost the controller-manager lease: controllers stopped, standing by");
+                tracing::warn!(%identity, lease, "lost the lease: stopped, standing by");
             }
         }
     }

@@ -22,7 +22,7 @@ struct State<K> {
 
 /// A deduplicating work queue shared by a controller's event handlers and workers.
 #[derive(Debug)]
-pub(crate) struct WorkQueue<K> {
+pub struct WorkQueue<K> {
     state: Mutex<State<K>>,
     notify: Notify,
     backoff: KeyedBackoff<K>,
@@ -30,7 +30,7 @@ pub(crate) struct WorkQueue<K> {
 
 impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
     /// A queue whose retries back off from `base` to `max`.
-    pub(crate) fn new(base: Duration, max: Duration) -> Arc<Self> {
+    pub fn new(base: Duration, max: Duration) -> Arc<Self> {
         Arc::new(WorkQueue {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -48,7 +48,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
     }
 
     /// Queues `key` unless it is already waiting.
-    pub(crate) fn add(&self, key: K) {
+    pub fn add(&self, key: K) {
         let mut s = self.lock();
         if s.shut || !s.dirty.insert(key.clone()) {
             return;
@@ -63,7 +63,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
     }
 
     /// Queues `key` after `delay`.
-    pub(crate) fn add_after(self: &Arc<Self>, key: K, delay: Duration) {
+    pub fn add_after(self: &Arc<Self>, key: K, delay: Duration) {
         if delay.is_zero() {
             return self.add(key);
         }
@@ -77,18 +77,18 @@ impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
     }
 
     /// Queues `key` again after its backoff (one more failure).
-    pub(crate) fn add_rate_limited(self: &Arc<Self>, key: K) {
+    pub fn add_rate_limited(self: &Arc<Self>, key: K) {
         let delay = self.backoff.next(&key);
         self.add_after(key, delay);
     }
 
     /// Forgets `key`'s failures.
-    pub(crate) fn forget(&self, key: &K) {
+    pub fn forget(&self, key: &K) {
         self.backoff.reset(key);
     }
 
     /// The next key to process; `None` once the queue is shut down.
-    pub(crate) async fn get(&self) -> Option<K> {
+    pub async fn get(&self) -> Option<K> {
         loop {
             let notified = self.notify.notified();
             tokio::pin!(notified);
@@ -113,7 +113,7 @@ impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
     }
 
     /// Marks `key` processed; if it was added meanwhile it is queued again.
-    pub(crate) fn done(&self, key: &K) {
+    pub fn done(&self, key: &K) {
         let mut s = self.lock();
         s.processing.remove(key);
         if s.dirty.contains(key) && !s.shut {
@@ -124,14 +124,14 @@ impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
     }
 
     /// Stops the queue: `get` returns `None` from now on.
-    pub(crate) fn shutdown(&self) {
+    pub fn shutdown(&self) {
         self.lock().shut = true;
         self.notify.notify_waiters();
     }
 
     /// How many keys wait (for tests and logs).
     #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.lock().queue.len()
     }
 }

@@ -1,0 +1,3 @@
+//! Simulated nodes.
+//!
+//! **Not built yet** (the crate is being written).
