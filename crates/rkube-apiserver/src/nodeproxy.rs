@@ -87,7 +87,11 @@ pub(crate) async fn forward(
         "attach" => format!("/attach/{ns}/{pod_name}/{}", container(&pod, pod_name, query.get("container"))?),
         "portforward" => format!("/portForward/{ns}/{pod_name}"),
         other => {
-            return Err(ApiError::no_such_resource().with_cause("NotFound", &format!("pods/{other} is not served"), ""));
+            return Err(ApiError::no_such_resource().with_cause(
+                "NotFound",
+                &format!("pods/{other} is not served"),
+                "",
+            ));
         }
     };
     let uri = if raw_query.is_empty() { path } else { format!("{path}?{raw_query}") };

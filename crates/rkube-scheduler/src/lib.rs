@@ -4,6 +4,11 @@
 
 use tokio::sync::watch;
 
+/// The user name the scheduler authenticates as (upstream's).
+pub const USER: &str = "system:kube-scheduler";
+/// Its group: `system:masters` until rkube's RBAC bootstrap has upstream's `system:kube-scheduler` role.
+pub const GROUP: &str = "system:masters";
+
 /// Everything the scheduler needs to run.
 #[derive(Clone, Debug)]
 pub struct SchedulerConfig {

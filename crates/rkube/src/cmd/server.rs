@@ -53,6 +53,12 @@ pub(crate) struct ServerArgs {
     /// Shared secret agents use to join (not used yet: joining comes with the agent).
     #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)")]
     token: Option<String>,
+    /// Prefix length of each node's pod range cut from --cluster-cidr (node IPAM).
+    #[arg(long, env = "RKUBE_NODE_CIDR_MASK_SIZE", default_value_t = 24, help_heading = "(networking)")]
+    node_cidr_mask_size: u8,
+    /// How long a node may go without renewing its Lease before it is marked NotReady/Unknown.
+    #[arg(long, env = "RKUBE_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
+    node_monitor_grace_period: std::time::Duration,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -71,6 +77,7 @@ struct ServerConfig {
     service_cidr: String,
     cluster_domain: String,
     disable_agent: bool,
+    nodes: rkube_controllers::NodesConfig,
 }
 
 fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
@@ -94,6 +101,16 @@ impl ServerArgs {
             problems.push(format!("--service-cidr: {e}"));
         }
         parse_cidr("--cluster-cidr", &self.cluster_cidr, &mut problems);
+        let cluster_prefix = self.cluster_cidr.split_once('/').and_then(|(_, l)| l.parse::<u8>().ok()).unwrap_or(0);
+        if self.node_cidr_mask_size < cluster_prefix || self.node_cidr_mask_size > 30 {
+            problems.push(format!(
+                "--node-cidr-mask-size {} must lie between the --cluster-cidr prefix /{cluster_prefix} and 30",
+                self.node_cidr_mask_size
+            ));
+        }
+        if self.node_monitor_grace_period.is_zero() {
+            problems.push("--node-monitor-grace-period must be longer than 0s (upstream's default is 40s)".to_owned());
+        }
         let service_first_ip = match rkube_pki::service_cidr_first_ip(&self.service_cidr) {
             Ok(ip) => ip,
             Err(e) => {
@@ -139,6 +156,11 @@ impl ServerArgs {
             service_cidr: self.service_cidr.clone(),
             cluster_domain: self.cluster_domain.clone(),
             disable_agent: self.disable_agent,
+            nodes: rkube_controllers::NodesConfig {
+                cluster_cidr: Some(self.cluster_cidr.clone()),
+                node_cidr_mask_size: self.node_cidr_mask_size,
+                node_monitor_grace_period: self.node_monitor_grace_period,
+            },
         })
     }
 }
@@ -177,9 +199,18 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("writing the admin kubeconfig {}", config.kubeconfig.display()))?;
     // The controllers run in this process but reach the API like any client: HTTPS to `url`, as
     // system:kube-controller-manager (a client certificate issued now, kept in memory).
-    let controllers_config = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name)
+    let mut controllers_config = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name)
         .await
         .context("configuring the controllers")?;
+    controllers_config.nodes = config.nodes.clone();
+    // The scheduler, likewise, as system:kube-scheduler.
+    let scheduler_config = rkube_scheduler::SchedulerConfig {
+        kube: rkube_client::config::in_process(&url, &pki, rkube_scheduler::USER, &[rkube_scheduler::GROUP])
+            .await
+            .context("configuring the scheduler")?,
+        identity: rkube_client::config::identity(&config.node_name),
+        leader_elect: true,
+    };
 
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     if let StoreConfig::Etcd { compaction_interval, .. } = &config.store {
@@ -208,12 +239,20 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     }
     // Controllers get their own stop signal: at shutdown they stop (and release their lease) while the API still answers.
     let (controllers_stop_tx, controllers_stop) = tokio::sync::watch::channel(false);
+    // The scheduler shares that stop signal.
     let (controllers_ready_tx, mut controllers_ready) = tokio::sync::watch::channel(false);
     let mut controllers =
         tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop, controllers_ready_tx));
     tokio::select! {
         r = controllers_ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
         r = &mut controllers => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
+    }
+    let (scheduler_ready_tx, mut scheduler_ready) = tokio::sync::watch::channel(false);
+    let mut scheduler =
+        tokio::spawn(rkube_scheduler::run(scheduler_config, controllers_stop.clone(), scheduler_ready_tx));
+    tokio::select! {
+        r = scheduler_ready.wait_for(|r| *r) => { r.context("the scheduler stopped before it was ready")?; }
+        r = &mut scheduler => { r.context("the scheduler task panicked")?.context("starting the scheduler")?; anyhow::bail!("the scheduler stopped"); }
     }
     eprintln!("[4/4] ready");
     if !config.disable_agent {
@@ -232,11 +271,19 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             Ok(Ok(())) => anyhow::anyhow!("the controllers stopped"),
             Err(e) => anyhow::Error::new(e).context("the controllers task panicked"),
         }),
+        r = &mut scheduler => Err(match r {
+            Ok(Err(e)) => anyhow::Error::new(e).context("the scheduler failed"),
+            Ok(Ok(())) => anyhow::anyhow!("the scheduler stopped"),
+            Err(e) => anyhow::Error::new(e).context("the scheduler task panicked"),
+        }),
         _ = crate::signals::terminated() => { tracing::info!("shutting down"); Ok(()) }
     };
     let _ = controllers_stop_tx.send(true);
     if !controllers.is_finished() {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut controllers).await;
+    }
+    if !scheduler.is_finished() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut scheduler).await;
     }
     let _ = shutdown_tx.send(true);
     outcome
