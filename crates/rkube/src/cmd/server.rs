@@ -242,7 +242,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     // The scheduler shares that stop signal.
     let (controllers_ready_tx, mut controllers_ready) = tokio::sync::watch::channel(false);
     let mut controllers =
-        tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop, controllers_ready_tx));
+        tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop.clone(), controllers_ready_tx));
     tokio::select! {
         r = controllers_ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
         r = &mut controllers => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
