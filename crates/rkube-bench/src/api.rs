@@ -2,8 +2,7 @@
 //! over HTTPS with client certificates, RBAC and durable writes on, as a user's clients would load it.
 //! Reported against upstream's figures measured on this same machine (given in the issue).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -13,6 +12,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 
+use crate::server::{ServerProcess, client, rss_kb, start_server};
 use crate::stats::{ms, percentile, rate};
 
 /// How much load to apply.
@@ -64,84 +64,6 @@ struct Figures {
     fanout_p99: Duration,
     rss_idle_kb: u64,
     rss_held_kb: u64,
-}
-
-struct ServerProcess {
-    child: Child,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl ServerProcess {
-    /// The last lines of the server's log, for errors.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(self._dir.path().join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-fn start_server(rkube: &Path, extra: &[String]) -> anyhow::Result<ServerProcess> {
-    let dir = tempfile::tempdir()?;
-    let port = free_port()?;
-    let log = std::fs::File::create(dir.path().join("server.log"))?;
-    let mut child = Command::new(rkube)
-        .args(["server", "--disable-agent", "--node-name", "bench", "--bind-address", "127.0.0.1"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["--https-listen-port", &port.to_string()])
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", rkube.display()))?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let ready = std::thread::spawn(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("is ready"))
-    });
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    let server = ServerProcess { child, _dir: dir, kubeconfig };
-    anyhow::ensure!(ready.join().unwrap_or(false), "the server did not become ready");
-    Ok(server)
-}
-
-fn rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-async fn client(kubeconfig: &Path) -> anyhow::Result<kube::Client> {
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default()).await?;
-    Ok(kube::Client::try_from(config)?)
 }
 
 fn cm(name: String) -> ConfigMap {

@@ -3,5 +3,7 @@
 
 pub mod api;
 pub mod report;
+pub mod scheduling;
+mod server;
 mod stats;
 pub mod store;

@@ -18,6 +18,25 @@ enum What {
     Store(StoreBenchArgs),
     /// The API server under load from kube-rs clients, on SQLite and on etcd, against upstream's figures.
     Api(ApiBenchArgs),
+    /// The scheduler and controllers with thousands of simulated nodes: pods bound/s, a large Deployment's
+    /// time to Running, the server's memory.
+    Scheduling(SchedulingBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SchedulingBenchArgs {
+    /// Simulated node counts, one run each.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 5000])]
+    nodes: Vec<usize>,
+    /// Pods created in each run.
+    #[arg(long, default_value_t = 10_000)]
+    pods: usize,
+    /// Replicas of the timed Deployment.
+    #[arg(long, default_value_t = 1000)]
+    replicas: usize,
+    /// Concurrent clients creating pods.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -81,6 +100,16 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 held: a.held,
             };
             ("api", runtime.block_on(rkube_bench::api::run(&config))?)
+        }
+        What::Scheduling(a) => {
+            let config = rkube_bench::scheduling::SchedulingBenchConfig {
+                rkube: std::env::current_exe()?,
+                nodes: a.nodes,
+                pods: a.pods,
+                replicas: a.replicas,
+                clients: a.clients,
+            };
+            ("scheduling", runtime.block_on(rkube_bench::scheduling::run(&config))?)
         }
     };
     rkube_bench::report::write_section(&args.output, name, &section)?;
