@@ -254,61 +254,6 @@ fn an_idle_cluster_makes_few_requests() {
     );
 }
 
-/// A second `rkube server` on the data dir (and so the store) of a running one: a standby controller manager.
-struct Peer {
-    child: std::process::Child,
-    kubeconfig: std::path::PathBuf,
-    log: std::path::PathBuf,
-}
-
-impl Peer {
-    fn start(dir: &std::path::Path) -> Peer {
-        use std::io::{BufRead, BufReader};
-        let kubeconfig = dir.join("peer-kubeconfig.yaml");
-        let log = dir.join("peer.log");
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rkube"))
-            // As the harness starts the first server: same node name and address, so the serving certificate fits both.
-            .args(["server", "--disable-agent", "--node-name", "test-node", "--bind-address", "127.0.0.1"])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--https-listen-port", &common::free_port().to_string()])
-            .arg("--write-kubeconfig")
-            .arg(&kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("peer log"))
-            .spawn()
-            .expect("start the peer server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let peer = Peer { child, kubeconfig, log };
-        assert!(
-            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
-            "peer not ready:\n{}",
-            std::fs::read_to_string(&peer.log).unwrap_or_default()
-        );
-        peer
-    }
-
-    fn kubectl(&self, args: &[&str]) -> Option<String> {
-        let out = common::kubectl_with(V, &self.kubeconfig, args, None);
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        common::stop_child(&mut self.child);
-    }
-}
-
 #[test]
 fn two_servers_on_one_store_elect_one_controller_manager() {
     let mut a = Server::start();
@@ -317,7 +262,7 @@ fn two_servers_on_one_store_elect_one_controller_manager() {
         ["-n", "kube-system", "get", "lease", "kube-controller-manager", "-o", "jsonpath={.spec.holderIdentity}"];
     eventually(&a, 30, "a holds the lease", || !holder(get(&a, &lease)).is_empty());
     let first = holder(get(&a, &lease));
-    let b = Peer::start(a.dir.path());
+    let b = common::Peer::start(a.dir.path());
     // The standby does not take a lease that is being renewed.
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(holder(b.kubectl(&lease)), first, "the lease moved while its holder renews it");

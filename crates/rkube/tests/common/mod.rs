@@ -121,6 +121,12 @@ impl Server {
     pub fn stop(&mut self) {
         stop_child(&mut self.child);
     }
+
+    /// Kills the server with SIGKILL (a crash: nothing is released) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Stops a process this test started: SIGTERM by its PID, up to 10 s to exit, then SIGKILL.
@@ -170,5 +176,60 @@ pub fn kubectl_with(version: &str, kubeconfig: &Path, args: &[&str], stdin: Opti
             child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
             child.wait_with_output().expect("kubectl output")
         }
+    }
+}
+
+/// A second `rkube server` on the data dir (and so the store) of a running one: a standby controller manager.
+pub struct Peer {
+    pub child: std::process::Child,
+    pub kubeconfig: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+}
+
+impl Peer {
+    pub fn start(dir: &std::path::Path) -> Peer {
+        use std::io::{BufRead, BufReader};
+        let kubeconfig = dir.join("peer-kubeconfig.yaml");
+        let log = dir.join("peer.log");
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rkube"))
+            // As the harness starts the first server: same node name and address, so the serving certificate fits both.
+            .args(["server", "--disable-agent", "--node-name", "test-node", "--bind-address", "127.0.0.1"])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--https-listen-port", &free_port().to_string()])
+            .arg("--write-kubeconfig")
+            .arg(&kubeconfig)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("peer log"))
+            .spawn()
+            .expect("start the peer server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("is ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let peer = Peer { child, kubeconfig, log };
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(),
+            "peer not ready:\n{}",
+            std::fs::read_to_string(&peer.log).unwrap_or_default()
+        );
+        peer
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Option<String> {
+        let out = kubectl_with("1.33", &self.kubeconfig, args, None);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        stop_child(&mut self.child);
     }
 }

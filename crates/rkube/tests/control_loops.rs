@@ -1,0 +1,217 @@
+//! The control loops under bad input and failover, against a real `rkube server`, simulated nodes
+//! (`rkube sim nodes`) and kubectl 1.33: objects that cannot be satisfied get upstream's errors or
+//! conditions and no loop spins (the API writes over a minute are counted and bounded); two servers on one
+//! store run one scheduler and one controller manager, and killing the leader (SIGKILL, no release) hands
+//! both over within the lease duration.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Server;
+
+const V: &str = "1.33";
+
+fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// `rkube sim nodes` against a server; killed by PID on drop.
+struct Sim(Child);
+
+impl Sim {
+    fn start(kubeconfig: &std::path::Path, count: usize) -> Sim {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .args(["sim", "nodes", "--count", &count.to_string()])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start rkube sim nodes");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let sim = Sim(child);
+        assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok(), "simulated nodes not ready");
+        sim
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        common::stop_child(&mut self.0);
+    }
+}
+
+/// Write requests (POST, PUT, PATCH, DELETE) by resource, from the API server's `/metrics`.
+fn writes(s: &Server) -> std::collections::BTreeMap<String, f64> {
+    let metrics = s.ok(V, &["get", "--raw", "/metrics"]);
+    let mut by = std::collections::BTreeMap::new();
+    for line in metrics.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let label =
+            |k: &str| line.split(&format!("{k}=\"")).nth(1).and_then(|r| r.split('"').next()).unwrap_or("").to_owned();
+        if !matches!(label("verb").as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+            continue;
+        }
+        let n: f64 = line.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        *by.entry(label("resource")).or_insert(0.0) += n;
+    }
+    by
+}
+
+#[test]
+fn unsatisfiable_objects_get_upstreams_answers_and_no_loop_spins() {
+    let s = Server::start();
+    let _sim = Sim::start(&s.kubeconfig, 3);
+    s.ok(V, &["create", "namespace", "bad"]);
+
+    // A pod bigger than any node: Pending, PodScheduled=False, upstream's event text.
+    let big = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"huge","namespace":"bad"},
+        "spec":{"containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"1000"}}}]}}"#;
+    assert!(s.kubectl_stdin(V, &["create", "-f", "-"], big).status.success());
+    eventually(&s, 30, "FailedScheduling for the huge pod", || {
+        s.ok(V, &["-n", "bad", "get", "events", "--field-selector", "reason=FailedScheduling", "-o", "json"])
+            .contains("0/3 nodes are available: 3 Insufficient cpu.")
+    });
+    let cond = s.ok(
+        V,
+        &["-n", "bad", "get", "pod", "huge", "-o", "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].reason}"],
+    );
+    assert_eq!(cond, "Unschedulable");
+    assert_eq!(s.ok(V, &["-n", "bad", "get", "pod", "huge", "-o", "jsonpath={.status.phase}"]), "Pending");
+
+    // Invalid specs are refused with 422 and upstream's messages; nothing is stored.
+    let bad_selector = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"mismatch","namespace":"bad"},
+        "spec":{"selector":{"matchLabels":{"app":"x"}},"template":{"metadata":{"labels":{"app":"y"}},
+        "spec":{"containers":[{"name":"c","image":"busybox"}]}}}}"#;
+    let out = s.kubectl_stdin(V, &["create", "-f", "-"], bad_selector);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`selector` does not match template `labels`"));
+    let negative = r#"{"apiVersion":"batch/v1","kind":"Job","metadata":{"name":"neg","namespace":"bad"},
+        "spec":{"completions":-1,"template":{"spec":{"restartPolicy":"Never","containers":[{"name":"c","image":"busybox"}]}}}}"#;
+    let out = s.kubectl_stdin(V, &["create", "-f", "-"], negative);
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("spec.completions: Invalid value: -1: must be greater than or equal to 0")
+    );
+    assert!(!s.kubectl(V, &["-n", "bad", "get", "deployment", "mismatch"]).status.success());
+
+    // A dependent whose owner does not exist is collected.
+    let orphan = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dangling","namespace":"bad",
+        "ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap","name":"ghost","uid":"00000000-0000-0000-0000-000000000001"}]}}"#;
+    assert!(s.kubectl_stdin(V, &["create", "-f", "-"], orphan).status.success());
+    eventually(&s, 30, "the dangling dependent collected", || {
+        !s.kubectl(V, &["-n", "bad", "get", "configmap", "dangling"]).status.success()
+    });
+
+    // Objects that stay unsatisfiable: a Deployment whose pods fit nowhere, a ReplicaSet over its quota.
+    let stuck = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"stuck","namespace":"bad"},
+        "spec":{"replicas":2,"progressDeadlineSeconds":10,"selector":{"matchLabels":{"app":"stuck"}},
+        "template":{"metadata":{"labels":{"app":"stuck"}},"spec":{"containers":[{"name":"c","image":"busybox",
+        "resources":{"requests":{"memory":"10Ti"}}}]}}}}"#;
+    assert!(s.kubectl_stdin(V, &["create", "-f", "-"], stuck).status.success());
+    s.ok(V, &["-n", "bad", "create", "quota", "three-pods", "--hard=pods=3"]);
+    let over = r#"{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"over","namespace":"bad"},
+        "spec":{"replicas":4,"selector":{"matchLabels":{"app":"over"}},
+        "template":{"metadata":{"labels":{"app":"over"}},"spec":{"containers":[{"name":"c","image":"busybox",
+        "resources":{"requests":{"memory":"10Ti"}}}]}}}}"#;
+    assert!(s.kubectl_stdin(V, &["create", "-f", "-"], over).status.success());
+    eventually(&s, 30, "the ReplicaSet reports its failed creates", || {
+        s.ok(V, &["-n", "bad", "get", "events", "--field-selector", "reason=FailedCreate", "-o", "name"]).trim().len()
+            > 0
+    });
+    eventually(&s, 40, "the Deployment's progress deadline", || {
+        s.ok(
+            V,
+            &[
+                "-n",
+                "bad",
+                "get",
+                "deployment",
+                "stuck",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Progressing\")].reason}",
+            ],
+        ) == "ProgressDeadlineExceeded"
+    });
+
+    // Let retries settle into their backoff, then count a minute of writes.
+    std::thread::sleep(Duration::from_secs(10));
+    let before = writes(&s);
+    std::thread::sleep(Duration::from_secs(60));
+    let after = writes(&s);
+    let delta: Vec<(String, f64)> = after
+        .iter()
+        .map(|(r, n)| (r.clone(), n - before.get(r).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    let leases: f64 = delta.iter().filter(|(r, _)| r == "leases").map(|(_, d)| d).sum();
+    let rest: f64 = delta.iter().filter(|(r, _)| r != "leases").map(|(_, d)| d).sum();
+    // Leases: two elected components renewing every 2 s and three simulated nodes every 10 s (78/min).
+    assert!(leases <= 100.0, "lease writes in a minute: {delta:?}");
+    // Everything else: backoffs and the event spam filter keep the stuck objects to a trickle.
+    assert!(rest <= 60.0, "{rest} writes in a minute besides leases: {delta:?}\nserver log:\n{}", s.log_tail());
+}
+
+#[test]
+fn killing_the_leading_server_hands_scheduler_and_controllers_over() {
+    let mut a = Server::start();
+    let holder = |out: Option<String>| out.unwrap_or_default().trim().to_owned();
+    let lease = |name: &str| {
+        ["-n", "kube-system", "get", "lease", name, "-o", "jsonpath={.spec.holderIdentity}"].map(str::to_owned)
+    };
+    let get = |s: &Server, args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = s.kubectl(V, &args);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    for name in ["kube-controller-manager", "kube-scheduler"] {
+        eventually(&a, 30, &format!("a holds {name}"), || !holder(get(&a, &lease(name))).is_empty());
+    }
+    let first_scheduler = holder(get(&a, &lease("kube-scheduler")));
+    let first_controllers = holder(get(&a, &lease("kube-controller-manager")));
+    let b = common::Peer::start(a.dir.path());
+    let _sim = Sim::start(&b.kubeconfig, 2);
+    // The leader crashes: no release, so the standby waits out the lease duration (15 s) and takes both.
+    a.kill();
+    let killed = Instant::now();
+    for (name, first) in [("kube-controller-manager", &first_controllers), ("kube-scheduler", &first_scheduler)] {
+        let args: Vec<String> = lease(name).to_vec();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        loop {
+            let now = holder(b.kubectl(&args));
+            // Identities are `<node>_<uuid>`: a different one is the peer's.
+            if !now.is_empty() && now != *first {
+                break;
+            }
+            assert!(killed.elapsed() < Duration::from_secs(40), "{name} not taken over (holder {now:?})");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    // The new leaders act: a pod is scheduled onto a simulated node.
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"after"},"spec":{"containers":[{"name":"c","image":"busybox"}]}}"#;
+    let out = common::kubectl_with(V, &b.kubeconfig, &["create", "-f", "-"], Some(pod));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while b.kubectl(&["get", "pod", "after", "-o", "jsonpath={.spec.nodeName}"]).unwrap_or_default().trim().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the new scheduler does not bind:\n{}",
+            std::fs::read_to_string(&b.log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
