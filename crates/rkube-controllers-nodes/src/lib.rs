@@ -1,6 +1,20 @@
-//! Node IPAM and node lifecycle controllers.
+//! Node IPAM and node lifecycle controllers, behaving as upstream kube-controller-manager's:
 //!
-//! **Not built yet**: [`run`] only waits for its stop signal (the crate is being written).
+//! - `ipam`: the range allocator gives each node `spec.podCIDR(s)` from `--cluster-cidr` (IPv4 only);
+//! - `lifecycle`: node health from Leases and Ready heartbeats, `Unknown` conditions, the
+//!   not-ready/unreachable/unschedulable taints, pods of lost nodes marked not Ready, eviction rate
+//!   limits per zone;
+//! - `eviction`: the NoExecute taint manager deleting pods that do not (or no longer) tolerate their
+//!   node's taints.
+//!
+//! **Architecture Invariant:** like every controller, these talk to the API server only.
+
+// Tests may unwrap (their data is their own).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod eviction;
+mod ipam;
+mod lifecycle;
 
 use std::time::Duration;
 
@@ -29,10 +43,25 @@ impl Default for NodesConfig {
     }
 }
 
-/// Runs the controllers until `stop` is set.
+/// Runs the controllers until `stop` is set; the first to fail stops the others.
 pub async fn run(client: Client, config: NodesConfig, stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
-    let _ = (client, config);
-    let mut stop = stop;
-    rkube_client::stopped(&mut stop).await;
-    Ok(())
+    let ipam = {
+        let (client, stop) = (client.clone(), stop.clone());
+        async move {
+            match config.cluster_cidr.as_deref() {
+                Some(cidr) => ipam::run(client, cidr, config.node_cidr_mask_size, stop).await,
+                None => {
+                    let mut stop = stop;
+                    rkube_client::stopped(&mut stop).await;
+                    Ok(())
+                }
+            }
+        }
+    };
+    let lifecycle =
+        lifecycle::run(client.clone(), lifecycle::Config::new(config.node_monitor_grace_period), stop.clone());
+    let eviction = eviction::run(client, stop);
+    // Boxed: the controllers' futures are large, and polling them inline overflows a worker's stack in
+    // debug builds.
+    tokio::try_join!(Box::pin(ipam), Box::pin(lifecycle), Box::pin(eviction)).map(|_| ())
 }

@@ -131,6 +131,10 @@ impl Server {
 
 /// Stops a process this test started: SIGTERM by its PID, up to 10 s to exit, then SIGKILL.
 pub fn stop_child(child: &mut Child) {
+    // Already reaped (stopped before, or exited): its PID may belong to another process by now.
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let deadline = Instant::now() + Duration::from_secs(10);
