@@ -171,6 +171,10 @@ pub struct Registry {
     validation: rkube_validation::Options,
     /// Structural schemas of custom resources by (group, version, plural), kept by the CRD controller.
     schemas: std::sync::RwLock<std::collections::HashMap<(String, String, String), Arc<rkube_schema::Schema>>>,
+    /// One lock per namespace that has ResourceQuotas: quota admission and the create it admits run under it,
+    /// until the watch cache shows the new object, so concurrent creates cannot all pass on the same usage.
+    /// (Upstream serialises through compare-and-swap writes of the quota's `status.used`; one process here.)
+    quota_locks: std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 fn is_crd(def: &ResourceDef) -> bool {
@@ -252,6 +256,7 @@ impl Registry {
             openapi: std::sync::RwLock::new(rkube_openapi::Documents::new()),
             validation,
             schemas: Default::default(),
+            quota_locks: Default::default(),
         }
     }
 
@@ -315,6 +320,12 @@ impl Registry {
     /// The service address allocator.
     pub(crate) fn services(&self) -> &crate::services::Allocator {
         &self.services
+    }
+
+    /// Whether namespace `ns` has any ResourceQuota (then creates there are admitted one at a time).
+    fn has_quotas(&self, ns: &str) -> bool {
+        let def = ResourceDef::builtin_named("", "resourcequotas");
+        !self.cache.list(&self.prefix(&def, Some(ns))).0.is_empty()
     }
 
     /// The watch cache.
@@ -529,6 +540,19 @@ impl Registry {
         if def.namespaced {
             self.check_namespace_open(def, ns.unwrap_or_default(), &name).await?;
         }
+        let quota_lock = match ns {
+            Some(ns) if def.namespaced && !ctx.dry_run && self.has_quotas(ns) => {
+                let lock = self
+                    .quota_locks
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(ns.to_owned())
+                    .or_default()
+                    .clone();
+                Some(lock.lock_owned().await)
+            }
+            _ => None,
+        };
         crate::admission::admit_create(self, def, ns, &mut obj).await?;
         let mut obj = track_managed_fields(def, None, obj, None, ctx);
         let mut causes = meta::validate_name(strategy.name_rule(), &name, "metadata.name");
@@ -551,7 +575,13 @@ impl Registry {
             self.services.allocate(&mut obj, &owner, &name).await?;
         }
         match self.store.create(&key, for_storage(&obj)).await {
-            Ok(kv) => Ok(with_revision(obj, kv.mod_revision)),
+            Ok(kv) => {
+                if quota_lock.is_some() {
+                    // The next admission under the lock must count this object.
+                    self.cache.wait_for(kv.mod_revision, std::time::Duration::from_secs(2)).await;
+                }
+                Ok(with_revision(obj, kv.mod_revision))
+            }
             Err(e) => {
                 if is_services(def) {
                     self.services.release(&obj).await;
@@ -610,7 +640,8 @@ impl Registry {
     }
 
     /// Updates an object: `desire` gets the current object (or `None` when absent) and returns the wanted one.
-    /// A `resourceVersion` in the wanted object is a precondition; without one the update retries on conflicts.
+    /// A `resourceVersion` in the wanted object is a precondition (checked against the object read); a write
+    /// that loses a race is retried from a fresh read, as upstream's GuaranteedUpdate does.
     /// `subresource` is `Some("status")` for status updates.
     pub async fn update_with<F>(
         &self,
@@ -719,7 +750,9 @@ impl Registry {
                         }
                         return Ok((with_revision(new, rev), false));
                     }
-                    Err(rkube_store::Error::Conflict { .. }) if precondition.is_none() => continue,
+                    // Someone wrote in between: derive the object again from the new current one; a precondition the
+                    // caller gave (a resourceVersion in a PUT body or in the patch) is checked again above.
+                    Err(rkube_store::Error::Conflict { .. }) => continue,
                     Err(e) => return Err(store_error(def, name, e)),
                 }
             }
@@ -727,7 +760,7 @@ impl Registry {
             self.services.release_ports(if result.is_ok() { &release_after } else { &release_on_failure }).await;
             match result {
                 Ok(kv) => return Ok((with_revision(new, kv.mod_revision), false)),
-                Err(rkube_store::Error::Conflict { .. }) if precondition.is_none() => continue,
+                Err(rkube_store::Error::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }
         }
@@ -939,6 +972,38 @@ fn validate_object_meta(obj: &Value) -> Vec<Cause> {
             }
             None if ann.is_null() => {}
             None => causes.push(Cause::invalid("metadata.annotations", ann, "must be a map of strings")),
+        }
+    }
+    causes.extend(validate_owner_references(obj));
+    causes
+}
+
+/// Upstream's `ValidateOwnerReferences`: every reference names its owner fully, and at most one is the controller.
+fn validate_owner_references(obj: &Value) -> Vec<Cause> {
+    let mut causes = Vec::new();
+    let Some(refs) = obj.pointer("/metadata/ownerReferences").and_then(Value::as_array) else { return causes };
+    let mut controller: Option<String> = None;
+    for r in refs {
+        let field = |f: &str| r.get(f).and_then(Value::as_str).unwrap_or_default();
+        for (f, what) in [("apiVersion", "version"), ("kind", "kind"), ("name", "name"), ("uid", "uid")] {
+            if field(f).is_empty() {
+                causes.push(Cause::invalid(
+                    &format!("metadata.ownerReferences.{f}"),
+                    &json!(field(f)),
+                    &format!("{what} must not be empty"),
+                ));
+            }
+        }
+        if r.get("controller").and_then(Value::as_bool) == Some(true) {
+            let this = format!("{}/{}", field("kind"), field("name"));
+            match &controller {
+                Some(first) => causes.push(Cause::invalid(
+                    "metadata.ownerReferences",
+                    &Value::Array(refs.clone()),
+                    &format!("Only one reference can have Controller set to true. Found \"true\" in references for {first} and {this}"),
+                )),
+                None => controller = Some(this),
+            }
         }
     }
     causes
