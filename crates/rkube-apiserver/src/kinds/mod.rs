@@ -1,6 +1,7 @@
 //! Kind-specific rules (upstream's "strategies"): name formats, defaulting, validation, status handling,
 //! field selectors and graceful deletion. Kinds without special rules use [`Generic`].
 
+mod daemonset;
 mod namespace;
 mod pod;
 mod service;
@@ -169,6 +170,7 @@ pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
         ("", "nodes") => &NODES,
         ("", "replicationcontrollers") | ("apps", "replicasets") => &REPLICASETS,
         ("batch", "jobs") => &JOBS,
+        ("apps", "daemonsets") => &daemonset::DAEMONSET,
         ("certificates.k8s.io", _) => &CSR_LIKE,
         ("apps", _) | ("batch", _) | ("policy", _) => &SUBDOMAIN_GEN,
         ("apiextensions.k8s.io", _) => &SUBDOMAIN_GEN,
