@@ -820,7 +820,10 @@ impl Registry {
                 _ => {}
             }
             let grace = strategy.grace_period(&current, opts.grace_period_seconds);
-            if fins.is_empty() && grace == 0 && !strategy.deletion_blocked(&current) {
+            // An explicit grace period of 0 (`--force`, the kubelet's final delete) removes the object at once,
+            // even while a longer graceful deletion is pending, as upstream's BeforeDelete shortens it to 0.
+            let blocked = opts.grace_period_seconds != Some(0) && strategy.deletion_blocked(&current);
+            if fins.is_empty() && grace == 0 && !blocked {
                 if opts.dry_run {
                     return Ok((current, false));
                 }
