@@ -63,6 +63,23 @@ async fn kubernetes_service(registry: &Registry, advertise: &str) -> Result<(), 
     // The endpoints follow the advertise address: rewritten when it changed since the last start.
     registry
         .update_with(&def, Some("default"), "kubernetes", None, &WriteCtx::default(), |_| Ok(endpoints.clone()))
+        .await?;
+    // Upstream's endpoints reconciler writes the matching EndpointSlice itself (named like the Endpoints,
+    // labelled with the service name only), which is what service proxies read.
+    let ip_family = if ip.contains(':') { "IPv6" } else { "IPv4" };
+    let slice = json!({
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": { "name": "kubernetes", "namespace": "default", "labels": { "kubernetes.io/service-name": "kubernetes" } },
+        "addressType": ip_family,
+        "endpoints": [{ "addresses": [ip], "conditions": { "ready": true } }],
+        "ports": [{ "name": "https", "port": port, "protocol": "TCP" }],
+    });
+    ensure(registry, "discovery.k8s.io", "endpointslices", Some("default"), slice.clone()).await?;
+    let Some(slices) = self::def("discovery.k8s.io", "endpointslices") else { return Ok(()) };
+    // Like the Endpoints, it follows the advertise address.
+    registry
+        .update_with(&slices, Some("default"), "kubernetes", None, &WriteCtx::default(), |_| Ok(slice.clone()))
         .await
         .map(|_| ())
 }

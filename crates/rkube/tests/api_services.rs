@@ -18,6 +18,12 @@ fn kubernetes_service_on_the_first_ip_with_the_advertised_endpoint() {
     let (ip, port) = ep.split_once(' ').expect("ip and port");
     assert!(!ip.parse::<std::net::IpAddr>().expect("an IP").is_loopback(), "{ep}");
     assert_eq!(port, s.port.to_string());
+    // And the EndpointSlice service proxies read, as upstream's endpoints reconciler writes it.
+    let slice = s.ok(
+        "1.33",
+        &["get", "endpointslice", "kubernetes", "-o", "jsonpath={.metadata.labels.kubernetes\\.io/service-name} {.endpoints[0].addresses[0]} {.endpoints[0].conditions.ready} {.ports[0].port}"],
+    );
+    assert_eq!(slice, format!("kubernetes {ip} true {port}"));
 }
 
 #[test]
