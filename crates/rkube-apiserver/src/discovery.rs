@@ -59,8 +59,12 @@ fn subresource_info(d: &crate::resource::ResourceDef, sub: &str) -> (Vec<&'stati
         Some(b) => (b.subresource_verbs(sub).to_vec(), b.subresource_kind(sub).to_owned()),
         None => (vec!["get", "patch", "update"], if sub == "scale" { "Scale".to_owned() } else { d.kind.clone() }),
     };
-    let (g, v) =
-        if sub == "scale" { ("autoscaling".to_owned(), "v1".to_owned()) } else { (d.group.clone(), d.version.clone()) };
+    // Scale and Eviction bodies belong to other groups; kubectl drain finds policy/v1 evictions this way.
+    let (g, v) = match sub {
+        "scale" => ("autoscaling".to_owned(), "v1".to_owned()),
+        "eviction" => ("policy".to_owned(), "v1".to_owned()),
+        _ => (d.group.clone(), d.version.clone()),
+    };
     (verbs, kind, g, v)
 }
 
@@ -90,7 +94,7 @@ fn resource_list(catalog: &Catalog, group: &str, version: &str) -> Value {
                 "kind": kind,
                 "verbs": verbs,
             });
-            if sub == "scale" {
+            if sub == "scale" || sub == "eviction" {
                 s["group"] = json!(g);
                 s["version"] = json!(v);
             }

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod codec;
 mod crd;
 mod discovery;
+mod eviction;
 pub mod fieldvalidation;
 mod handler;
 mod health;

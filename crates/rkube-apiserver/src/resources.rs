@@ -294,8 +294,10 @@ pub(crate) async fn handle(
         ("create", Some("eviction")) => {
             let (headers, body) = read_body(req).await?;
             let body = codec::decode_body(&headers, &body)?;
-            let status = crate::subresources::evict(registry, def, ns, name, &body, query.dry_run()?).await?;
-            Ok(respond(StatusCode::CREATED, &status, out))
+            let status =
+                crate::eviction::evict(registry, def, ns, name, &body, &write_ctx(query, &user_agent)?).await?;
+            let code = status.get("code").and_then(Value::as_u64).and_then(|c| u16::try_from(c).ok());
+            Ok(respond(code.and_then(|c| StatusCode::from_u16(c).ok()).unwrap_or(StatusCode::CREATED), &status, out))
         }
         ("get" | "create", Some(sub @ ("log" | "exec" | "attach" | "portforward")))
             if def.group.is_empty() && def.resource == "pods" =>

@@ -1,11 +1,11 @@
-//! Subresources with their own shapes: `scale` (autoscaling/v1 Scale over a workload's replicas),
-//! `binding` (assigning a pod to a node) and `eviction` (a policy-checked pod delete).
+//! Subresources with their own shapes: `scale` (autoscaling/v1 Scale over a workload's replicas) and
+//! `binding` (assigning a pod to a node). `eviction` lives in `eviction.rs`.
 
 use rkube_apimachinery::ApiError;
 use serde_json::{Value, json};
 
 use crate::patch::{self, PatchType};
-use crate::registry::{DeleteOpts, Registry, WriteCtx};
+use crate::registry::{Registry, WriteCtx};
 use crate::resource::ResourceDef;
 
 /// The label selector of a workload, written as a selector string (`app=web,tier in (a,b)`), as Scale.status.selector.
@@ -195,51 +195,5 @@ pub(crate) async fn bind(
             Ok(next)
         })
         .await;
-    Ok(json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }))
-}
-
-/// Evicts a pod: refused with 429 while a PodDisruptionBudget covering it allows no disruption, else deleted.
-pub(crate) async fn evict(
-    registry: &Registry,
-    pods: &ResourceDef,
-    ns: Option<&str>,
-    pod: &str,
-    body: &Value,
-    dry_run: bool,
-) -> Result<Value, ApiError> {
-    let current = registry.get(pods, ns, pod).await?;
-    let labels = crate::meta::labels(&current);
-    let prefix = registry.prefix(&ResourceDef::builtin_named("policy", "poddisruptionbudgets"), ns);
-    let (pdbs, _) = registry.cache().list(&prefix);
-    let terminal = matches!(current.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
-    for pdb in pdbs.iter().map(|p| &p.value) {
-        let selector = crate::selector::from_label_selector(pdb.pointer("/spec/selector"));
-        if !terminal && selector.is_some_and(|s| !s.is_empty() && s.matches(&labels)) {
-            let allowed = pdb.pointer("/status/disruptionsAllowed").and_then(Value::as_i64).unwrap_or(0);
-            if allowed <= 0 {
-                let name = pdb.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
-                return Err(ApiError::too_many_requests(
-                    &format!(
-                        "Cannot evict pod as it would violate the pod's disruption budget. The disruption budget {name} needs {} healthy pods and has {} currently",
-                        pdb.pointer("/status/desiredHealthy").and_then(Value::as_i64).unwrap_or(0),
-                        pdb.pointer("/status/currentHealthy").and_then(Value::as_i64).unwrap_or(0)
-                    ),
-                    "DisruptionBudget",
-                    name,
-                ));
-            }
-        }
-    }
-    let opts = DeleteOpts {
-        grace_period_seconds: body.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64),
-        precondition_uid: body.pointer("/deleteOptions/preconditions/uid").and_then(Value::as_str).map(str::to_owned),
-        precondition_rv: body
-            .pointer("/deleteOptions/preconditions/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        dry_run,
-        ..Default::default()
-    };
-    registry.delete(pods, ns, pod, &opts).await?;
     Ok(json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }))
 }
