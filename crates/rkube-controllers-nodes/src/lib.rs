@@ -5,7 +5,9 @@
 //!   not-ready/unreachable/unschedulable taints, pods of lost nodes marked not Ready, eviction rate
 //!   limits per zone;
 //! - `eviction`: the NoExecute taint manager deleting pods that do not (or no longer) tolerate their
-//!   node's taints.
+//!   node's taints;
+//! - `podgc`: the pod garbage collector (pods of deleted nodes, unscheduled terminating pods, finished pods
+//!   beyond the threshold).
 //!
 //! **Architecture Invariant:** like every controller, these talk to the API server only.
 
@@ -15,6 +17,7 @@
 mod eviction;
 mod ipam;
 mod lifecycle;
+mod podgc;
 
 use std::time::Duration;
 
@@ -60,8 +63,9 @@ pub async fn run(client: Client, config: NodesConfig, stop: watch::Receiver<bool
     };
     let lifecycle =
         lifecycle::run(client.clone(), lifecycle::Config::new(config.node_monitor_grace_period), stop.clone());
-    let eviction = eviction::run(client, stop);
+    let eviction = eviction::run(client.clone(), stop.clone());
+    let podgc = podgc::run(client, stop);
     // Boxed: the controllers' futures are large, and polling them inline overflows a worker's stack in
     // debug builds.
-    tokio::try_join!(Box::pin(ipam), Box::pin(lifecycle), Box::pin(eviction)).map(|_| ())
+    tokio::try_join!(Box::pin(ipam), Box::pin(lifecycle), Box::pin(eviction), Box::pin(podgc)).map(|_| ())
 }

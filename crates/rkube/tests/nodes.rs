@@ -471,3 +471,16 @@ fn an_exhausted_pool_is_reported_and_released_ranges_are_reused() {
     let c = wait_cidr(&s, &kc, "c");
     assert_eq!(c, a, "the released range goes to the waiting node");
 }
+
+#[test]
+fn pods_of_a_deleted_node_are_collected() {
+    let s = Server::start();
+    wait_for_default_service_account(&s);
+    ready_node(&s, "doomed");
+    create(&s, &pod("stranded", "doomed", json!([])));
+    s.ok(V, &["delete", "node", "doomed"]);
+    // Upstream's pod GC waits out a 40 s quarantine, looks every 20 s, and confirms the node is gone.
+    eventually(&s, 90, "the pod of the deleted node collected", || {
+        get_json(&s, &["-n", "default", "get", "pod", "stranded"]).is_none()
+    });
+}
