@@ -61,17 +61,15 @@ fn merge_value(current: &Value, patch: &Map<String, Value>, path: &str) -> Value
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_owned)).collect());
     for (k, v) in patch {
-        if k.starts_with('$') {
-            continue;
-        }
-        if let Some(field) = k.strip_prefix("$setElementOrder/") {
-            let _ = field;
-            continue;
-        }
         if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
             if let (Some(Value::Array(list)), Some(del)) = (out.get_mut(field), v.as_array()) {
                 list.retain(|x| !del.contains(x));
             }
+            continue;
+        }
+        // `$setElementOrder/<field>` only orders a list kubectl also sends whole; other directives
+        // (`$patch`, `$retainKeys`) were handled above.
+        if k.starts_with('$') {
             continue;
         }
         let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
@@ -194,5 +192,13 @@ mod tests {
         let cur = json!({"spec":{"args":["a","b"]}});
         let out = apply("", &cur, &json!({"spec":{"args":["c"]}})).expect("patch");
         assert_eq!(out["spec"]["args"], json!(["c"]));
+    }
+
+    #[test]
+    fn delete_from_primitive_list_removes_the_named_entries() {
+        let cur = json!({"metadata":{"finalizers":["batch.kubernetes.io/job-tracking","keep"]}});
+        let patch = json!({"metadata":{"$deleteFromPrimitiveList/finalizers":["batch.kubernetes.io/job-tracking"]}});
+        let out = apply("", &cur, &patch).expect("patch");
+        assert_eq!(out["metadata"]["finalizers"], json!(["keep"]));
     }
 }
