@@ -415,7 +415,7 @@ pub fn validate_cron_job_with(obj: &Value, old: Option<&Value>, options: &Option
     if schedule.is_empty() {
         errs.push(required("spec.schedule", ""));
     } else {
-        if let Err(e) = crate::cron::parse_standard(schedule) {
+        if let Err(e) = crate::cron::parse_standard(schedule, &jiff::tz::TimeZone::UTC) {
             errs.push(invalid_str("spec.schedule", schedule, &e));
         }
         let allow_tz = old_spec.is_some_and(|o| s(o, "schedule").contains("TZ"));

@@ -5,7 +5,7 @@
 
 mod affinity;
 mod container;
-mod cron;
+pub mod cron;
 mod env;
 mod errs;
 mod ip;

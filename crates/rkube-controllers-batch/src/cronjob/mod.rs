@@ -5,7 +5,6 @@
 //!
 //! `schedule.rs` parses and steps schedules, `times.rs` decides which time is due, `sync.rs` acts.
 
-pub(crate) mod schedule;
 mod sync;
 pub(crate) mod times;
 

@@ -17,7 +17,7 @@ use rkube_client::events::EventType;
 use rkube_client::pods::{controller_of, controller_ref, is_controlled_by};
 
 use super::CronJobController;
-use super::schedule::{Schedule, load_location, parse_standard, rfc3339_in};
+use rkube_validation::cron::{Schedule, load_location, parse_standard, rfc3339_in};
 use super::times::{CronTimes, Missed, most_recent, requeue_after};
 use crate::job::split_key;
 use crate::job::status::{COMPLETE, FAILED};

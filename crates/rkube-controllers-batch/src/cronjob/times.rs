@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
-use super::schedule::Schedule;
+use rkube_validation::cron::Schedule;
 
 /// How many start times were missed since the last one (upstream warns past 100).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +104,7 @@ pub(crate) fn requeue_after(c: &CronTimes, now: Timestamp, sched: &Schedule) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cronjob::schedule::parse_standard;
+    use rkube_validation::cron::parse_standard;
     use jiff::tz::TimeZone;
 
     fn ts(s: &str) -> Timestamp {
