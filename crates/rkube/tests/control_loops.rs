@@ -6,55 +6,11 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, Sim, eventually};
 
 const V: &str = "1.33";
-
-fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// `rkube sim nodes` against a server; killed by PID on drop.
-struct Sim(Child);
-
-impl Sim {
-    fn start(kubeconfig: &std::path::Path, count: usize) -> Sim {
-        use std::io::{BufRead, BufReader};
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["sim", "nodes", "--count", &count.to_string()])
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start rkube sim nodes");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let sim = Sim(child);
-        assert!(rx.recv_timeout(Duration::from_secs(60)).is_ok(), "simulated nodes not ready");
-        sim
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        common::stop_child(&mut self.0);
-    }
-}
 
 /// Write requests (POST, PUT, PATCH, DELETE) by resource, from the API server's `/metrics`.
 fn writes(s: &Server) -> std::collections::BTreeMap<String, f64> {
@@ -75,7 +31,7 @@ fn writes(s: &Server) -> std::collections::BTreeMap<String, f64> {
 #[test]
 fn unsatisfiable_objects_get_upstreams_answers_and_no_loop_spins() {
     let s = Server::start();
-    let _sim = Sim::start(&s.kubeconfig, 3);
+    let _sim = Sim::start(&s, &["--count", "3"]);
     s.ok(V, &["create", "namespace", "bad"]);
 
     // A pod bigger than any node: Pending, PodScheduled=False, upstream's event text.
@@ -184,7 +140,7 @@ fn killing_the_leading_server_hands_scheduler_and_controllers_over() {
     let first_scheduler = holder(get(&a, &lease("kube-scheduler")));
     let first_controllers = holder(get(&a, &lease("kube-controller-manager")));
     let b = common::Peer::start(a.dir.path());
-    let _sim = Sim::start(&b.kubeconfig, 2);
+    let _sim = Sim::start_with(&b.kubeconfig, &a.dir.path().join("peer-sim.log"), &["--count", "2"]);
     // The leader crashes: no release, so the standby waits out the lease duration (15 s) and takes both.
     a.kill();
     let killed = Instant::now();

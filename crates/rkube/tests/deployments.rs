@@ -5,92 +5,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, Sim, apply, eventually, json};
 use serde_json::Value;
 
 const V: &str = "1.33";
 
-/// A running `rkube sim nodes`; killed by PID when dropped, so also when a test fails.
-struct Sim {
-    child: Child,
-}
-
-impl Sim {
-    /// Starts `count` simulated nodes against `s` and waits until they are ready.
-    fn start(s: &Server, count: u32) -> Sim {
-        let log = s.dir.path().join("sim.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["sim", "nodes", "--kubeconfig"])
-            .arg(&s.kubeconfig)
-            .args(["--count", &count.to_string()])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("sim log"))
-            .spawn()
-            .expect("start rkube sim nodes");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        // From here on the guard owns the process.
-        let sim = Sim { child };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.ends_with("simulated nodes ready") => return sim,
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    panic!("rkube sim nodes exited:\n{}", std::fs::read_to_string(&log).unwrap_or_default())
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "simulated nodes not ready:\n{}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}\nserver log:\n{}", s.log_tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&s.ok(V, &all)).expect("kubectl json")
-}
-
 fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
-}
-
-fn apply(s: &Server, yaml: &str) {
-    let out = s.kubectl_stdin(V, &["apply", "-f", "-"], yaml);
-    assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn ready(pod: &Value) -> bool {
@@ -198,7 +124,7 @@ fn rollout_status(s: &Server, name: &str) {
 #[test]
 fn rolling_update_keeps_availability_and_undo_brings_back_the_old_replica_set() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 2);
+    let _sim = Sim::start(&s, &["--count", "2"]);
     let strategy = "  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 1}\n";
     apply(&s, &deployment("web", 5, "nginx:1.0", strategy));
     rollout_status(&s, "web");
@@ -272,7 +198,7 @@ fn rolling_update_keeps_availability_and_undo_brings_back_the_old_replica_set() 
 #[test]
 fn deleting_a_deployment_cascades_by_default_and_orphans_on_request() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 1);
+    let _sim = Sim::start(&s, &["--count", "1"]);
     apply(&s, &deployment("gone", 2, "nginx", ""));
     apply(&s, &deployment("kept", 2, "nginx", ""));
     rollout_status(&s, "gone");
@@ -331,7 +257,7 @@ spec:
 #[test]
 fn replica_set_adopts_orphans_replaces_deleted_pods_and_releases_relabelled_ones() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 1);
+    let _sim = Sim::start(&s, &["--count", "1"]);
     // An orphan that matches, running before the ReplicaSet exists: adopted, so only two are created.
     apply(
         &s,
@@ -405,7 +331,7 @@ fn replica_set_reports_quota_failures() {
 #[test]
 fn replication_controller_scales_with_kubectl() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 1);
+    let _sim = Sim::start(&s, &["--count", "1"]);
     apply(
         &s,
         "apiVersion: v1\nkind: ReplicationController\nmetadata:\n  name: rc1\nspec:\n  replicas: 2\n  selector: {app: rc1}\n  \
@@ -429,7 +355,7 @@ fn replication_controller_scales_with_kubectl() {
 #[test]
 fn recreate_and_paused_deployments() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 1);
+    let _sim = Sim::start(&s, &["--count", "1"]);
     apply(&s, &deployment("re", 3, "nginx:1", "  strategy: {type: Recreate}\n"));
     rollout_status(&s, "re");
     let probe_old_and_new = std::thread::scope(|scope| {
@@ -475,7 +401,7 @@ fn recreate_and_paused_deployments() {
 #[test]
 fn a_stuck_rollout_exceeds_its_progress_deadline() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 1);
+    let _sim = Sim::start(&s, &["--count", "1"]);
     // No node has this label: the pods stay Pending and the rollout cannot progress.
     let extra = "  progressDeadlineSeconds: 3\n";
     let mut yaml = deployment("stuck", 2, "nginx", extra);
@@ -505,7 +431,7 @@ fn a_stuck_rollout_exceeds_its_progress_deadline() {
 #[test]
 fn history_is_trimmed_and_min_ready_seconds_delays_availability() {
     let s = Server::start();
-    let _sim = Sim::start(&s, 1);
+    let _sim = Sim::start(&s, &["--count", "1"]);
     apply(&s, &deployment("hist", 2, "nginx:1", "  revisionHistoryLimit: 1\n  minReadySeconds: 4\n"));
     // Ready long before available.
     eventually(&s, 30, "two ready pods", || {

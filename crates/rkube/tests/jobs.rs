@@ -7,93 +7,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, Sim, apply, eventually, json};
 use serde_json::Value;
 
 const V: &str = "1.33";
 
-/// A running `rkube sim nodes`; killed by PID when dropped, also when a test fails.
-struct Sim {
-    child: Child,
-    lines: Receiver<String>,
-    log: std::path::PathBuf,
-}
-
-impl Sim {
-    /// Starts one simulated node `sim-0` against `s` and waits until it is ready.
-    fn start(s: &Server) -> Sim {
-        let log = s.dir.path().join("sim.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["sim", "nodes", "--count", "1", "--kubeconfig"])
-            .arg(&s.kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("sim log"))
-            .spawn()
-            .expect("start rkube sim nodes");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut sim = Sim { child, lines, log };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match sim.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) if line.ends_with("simulated nodes ready") => return sim,
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = sim.child.wait().expect("wait");
-                    panic!(
-                        "rkube sim nodes exited with {status}:\n{}",
-                        std::fs::read_to_string(&sim.log).unwrap_or_default()
-                    );
-                }
-            }
-            assert!(Instant::now() < deadline, "simulated node not ready after 60 s");
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A server with one simulated node.
 fn cluster() -> (Server, Sim) {
     let s = Server::start();
-    let sim = Sim::start(&s);
+    let sim = Sim::start(&s, &["--count", "1"]);
     (s, sim)
-}
-
-/// Polls `check` until it holds, failing with `what` and the server log after `secs` seconds.
-fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&s.ok(V, &all)).expect("kubectl -o json")
-}
-
-fn apply(s: &Server, yaml: &str) {
-    let out = s.kubectl_stdin(V, &["apply", "-f", "-"], yaml);
-    assert!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A Job manifest; `spec` is extra `spec:` lines (indented by 2), `exit` the simulated exit code.

@@ -16,19 +16,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::Server;
+use common::{Server, eventually};
 use serde_json::{Value, json};
 
 const V: &str = "1.33";
-
-/// Polls `check` until it holds, failing with `what` and the server log after `secs` seconds.
-fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// Days since 1970-01-01 → (year, month, day) (the proleptic Gregorian calendar, Howard Hinnant's algorithm).
 fn civil(days: i64) -> (i64, i64, i64) {

@@ -8,27 +8,13 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, apply, eventually};
 
 const V: &str = "1.33";
-
-/// Polls `check` until it holds, failing with `what` and the server log after `secs` seconds.
-fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 fn jsonpath(s: &Server, ns: &str, what: &str, path: &str) -> String {
     let out = s.kubectl(V, &["-n", ns, "get", what, "-o", &format!("jsonpath={path}")]);
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(V, &["apply", "-f", "-"], manifest);
-    assert!(out.status.success(), "apply: {}\n{manifest}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn node(s: &Server, name: &str) {

@@ -7,93 +7,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, Sim, apply, eventually, json};
 use serde_json::Value;
 
 const V: &str = "1.33";
-
-/// A running `rkube sim nodes`; killed by PID when dropped (also when a test fails).
-struct Sim {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-    stderr: std::path::PathBuf,
-}
-
-impl Sim {
-    /// Starts `rkube sim nodes` against `s` with `args` and waits for it to say its nodes are ready.
-    fn start(s: &Server, args: &[&str]) -> Sim {
-        let stderr = s.dir.path().join(format!("sim-{}.log", common::free_port()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["sim", "nodes", "--kubeconfig"])
-            .arg(&s.kubeconfig)
-            .args(args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr).expect("sim log"))
-            .spawn()
-            .expect("start rkube sim nodes");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut sim = Sim { child, lines, seen: Vec::new(), stderr };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match sim.lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    let ready = line.ends_with("simulated nodes ready");
-                    sim.seen.push(line);
-                    if ready {
-                        return sim;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    let status = sim.child.wait().expect("wait");
-                    let log = std::fs::read_to_string(&sim.stderr).unwrap_or_default();
-                    panic!("rkube sim nodes exited with {status} before ready:\n{log}");
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            assert!(Instant::now() < deadline, "simulated nodes not ready after 60 s: {:?}", sim.seen);
-        }
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` until it holds, failing with `what` and the server log after `secs` seconds.
-fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn json(s: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&s.ok(V, &all)).expect("kubectl -o json")
-}
-
-fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(V, &["apply", "-f", "-"], manifest);
-    assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// The pods with label `app=<app>`.
 fn pods(s: &Server, app: &str) -> Vec<Value> {

@@ -237,3 +237,94 @@ impl Drop for Peer {
         stop_child(&mut self.child);
     }
 }
+
+/// Polls `check` every 200 ms until it holds, failing with `what` and the server log after `secs` seconds.
+pub fn eventually(s: &Server, secs: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "not within {secs} s: {what}\nserver log:\n{}", s.log_tail());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// kubectl 1.33 `<args> -o json`, parsed; panics if kubectl fails.
+pub fn json(s: &Server, args: &[&str]) -> serde_json::Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&s.ok("1.33", &all)).expect("kubectl -o json")
+}
+
+/// kubectl 1.33 `apply -f -` of `manifest`; panics if it fails.
+pub fn apply(s: &Server, manifest: &str) {
+    let out = s.kubectl_stdin("1.33", &["apply", "-f", "-"], manifest);
+    assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A running `rkube sim nodes` (simulated nodes, see `rkube-simnode`); killed by PID when dropped, so also
+/// when a test fails.
+pub struct Sim {
+    child: Child,
+}
+
+impl Sim {
+    /// Starts `rkube sim nodes --kubeconfig <kubeconfig> <args>` and waits until it says its nodes are ready.
+    pub fn start_with(kubeconfig: &Path, log: &Path, args: &[&str]) -> Sim {
+        use std::sync::mpsc::RecvTimeoutError;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .args(["sim", "nodes", "--kubeconfig"])
+            .arg(kubeconfig)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(log).expect("sim log"))
+            .spawn()
+            .expect("start rkube sim nodes");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        // From here on the guard owns the process.
+        let sim = Sim { child };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.ends_with("simulated nodes ready") => return sim,
+                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("rkube sim nodes exited:\n{}", std::fs::read_to_string(log).unwrap_or_default())
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "simulated nodes not ready after 60 s:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+    }
+
+    /// Starts simulated nodes against `s` with `args` (e.g. `["--count", "3"]`), logging into its data dir.
+    pub fn start(s: &Server, args: &[&str]) -> Sim {
+        let log = s.dir.path().join(format!("sim-{}.log", free_port()));
+        Sim::start_with(&s.kubeconfig, &log, args)
+    }
+
+    /// The process id (to kill it on purpose).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Kills the simulator now (its nodes stay registered; their Leases stop being renewed).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
