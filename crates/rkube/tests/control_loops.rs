@@ -114,6 +114,7 @@ fn unsatisfiable_objects_get_upstreams_answers_and_no_loop_spins() {
         .map(|(r, n)| (r.clone(), n - before.get(r).copied().unwrap_or(0.0)))
         .filter(|(_, d)| *d > 0.0)
         .collect();
+    eprintln!("writes in one minute by resource: {delta:?}");
     let leases: f64 = delta.iter().filter(|(r, _)| r == "leases").map(|(_, d)| d).sum();
     let rest: f64 = delta.iter().filter(|(r, _)| r != "leases").map(|(_, d)| d).sum();
     // Leases: two elected components renewing every 2 s and three simulated nodes every 10 s (78/min).
