@@ -32,6 +32,8 @@ enum Command {
     Images(cmd::not_built::Args),
     /// Measure rkube's components and write the figures into BENCHMARKS.md.
     Bench(cmd::bench::BenchArgs),
+    /// Simulated nodes (no container runtime) for testing and benchmarking the scheduler and controllers.
+    Sim(cmd::sim::SimArgs),
     /// Print the version.
     Version,
 }
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         Command::Cluster(_) => cmd::not_built::fail("cluster", "multi-node clusters in network namespaces (issue 6)"),
         Command::Images(_) => cmd::not_built::fail("images", "offline image import (issue 5)"),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Sim(args) => cmd::sim::run(args),
         Command::Version => {
             println!("rkube {}", env!("CARGO_PKG_VERSION"));
             Ok(())

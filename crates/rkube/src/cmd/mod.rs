@@ -3,3 +3,4 @@
 pub(crate) mod bench;
 pub(crate) mod not_built;
 pub(crate) mod server;
+pub(crate) mod sim;
