@@ -96,13 +96,21 @@ impl<K: Resource + Send + Sync + 'static> Informer<K> {
     }
 
     /// Calls `f` for every change from now on. Handlers run on the watch task: they must only enqueue
-    /// keys, never wait. If the cache is already filled, `f` gets `Relisted` at once.
+    /// keys, never wait. Like client-go's `AddEventHandler`, a handler added to a filled cache is first told
+    /// of every cached object as added, then `Relisted`.
     pub fn on_change(&self, f: impl Fn(Change<'_, K>) + Send + Sync + 'static) {
         let h: Handler<K> = Arc::new(f);
-        self.inner.handlers.write().unwrap_or_else(|p| p.into_inner()).push(h.clone());
-        if *self.inner.synced.borrow() {
-            h(Change::Relisted);
+        // Registered while the cache is read-locked, so no change falls between the snapshot and the
+        // registration; replayed after the lock is released (handlers may read caches themselves).
+        let snapshot: Vec<Arc<K>> = {
+            let cache = self.read();
+            self.inner.handlers.write().unwrap_or_else(|p| p.into_inner()).push(h.clone());
+            if *self.inner.synced.borrow() { cache.values().cloned().collect() } else { return }
+        };
+        for o in &snapshot {
+            h(Change::Object { old: None, new: Some(o) });
         }
+        h(Change::Relisted);
     }
 
     fn emit(&self, old: Option<&K>, new: Option<&K>) {
@@ -167,6 +175,14 @@ where
                     if !fresh.contains_key(k) {
                         self.emit(Some(o), None);
                     }
+                }
+                // What the relist shows new or changed, as client-go's informer reports a relist.
+                for (k, n) in &fresh {
+                    let prev = old.get(k);
+                    if prev.is_some_and(|p| p.meta().resource_version == n.meta().resource_version) {
+                        continue;
+                    }
+                    self.emit(prev.map(|p| &**p), Some(n));
                 }
                 self.inner.synced.send_replace(true);
                 self.relisted();
@@ -273,15 +289,18 @@ mod tests {
         assert!(inf.get("b", "y").is_none());
         assert_eq!(inf.len(), 1);
         let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        assert_eq!(seen, vec!["relisted", "x->2", "y->", "relisted"]);
-        // A handler added to a filled cache is told to look at everything.
-        let late = Arc::new(Mutex::new(0));
+        assert_eq!(seen, vec!["->1", "->1", "relisted", "x->2", "y->", "x->3", "relisted"]);
+        // A handler added to a filled cache is told of every object, then to look at everything.
+        let late = Arc::new(Mutex::new((0, 0)));
         let l2 = late.clone();
         inf.on_change(move |c| {
-            if matches!(c, Change::Relisted) {
-                *l2.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+            let mut l = l2.lock().unwrap_or_else(|p| p.into_inner());
+            match c {
+                Change::Object { old: None, new: Some(_) } => l.0 += 1,
+                Change::Relisted => l.1 += 1,
+                Change::Object { .. } => {}
             }
         });
-        assert_eq!(*late.lock().unwrap_or_else(|p| p.into_inner()), 1);
+        assert_eq!(*late.lock().unwrap_or_else(|p| p.into_inner()), (1, 1));
     }
 }
