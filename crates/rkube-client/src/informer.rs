@@ -200,8 +200,7 @@ where
     }
 }
 
-/// The process's informers, one per kind, created on first use and running until the factory is dropped
-/// or `stop` is set. Cheap to clone.
+/// The process's informers, one per kind, created on first use and running until `stop` is set. Cheap to clone.
 #[derive(Clone)]
 pub struct SharedInformers {
     client: Client,

@@ -2,7 +2,7 @@
 //! it by node affinity for the scheduler to bind; RollingUpdate (with maxUnavailable or maxSurge) and
 //! OnDelete; ControllerRevisions for `kubectl rollout history/undo`; status counts written when they change.
 //!
-//! `mod.rs` wires the watches to the work queue; `sync.rs` is one pass over one DaemonSet;
+//! `mod.rs` wires the shared informers to the work queue; `sync.rs` is one pass over one DaemonSet;
 //! `placement.rs` decides which nodes qualify; `manage.rs` and `rolling.rs` plan pod changes;
 //! `revisions.rs` keeps the history; `status.rs` counts.
 
@@ -23,13 +23,10 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Client;
-use kube::api::Api;
-use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
+use rkube_client::informer::{Change, Informer, SharedInformers};
 use tokio::sync::watch;
 
 use crate::expectations::Expectations;
-use crate::informer::{Change, informer};
 use crate::workers::{self, key_of};
 use rkube_client::events::Recorder;
 use rkube_client::queue::WorkQueue;
@@ -41,10 +38,10 @@ const FAILED_BACKOFF_MAX: Duration = Duration::from_secs(900);
 /// What every sync of the controller shares.
 pub(crate) struct Ctx {
     pub(crate) client: Client,
-    pub(crate) daemonsets: Store<DaemonSet>,
-    pub(crate) pods: Store<Pod>,
-    pub(crate) nodes: Store<Node>,
-    pub(crate) revisions: Store<ControllerRevision>,
+    pub(crate) daemonsets: Informer<DaemonSet>,
+    pub(crate) pods: Informer<Pod>,
+    pub(crate) nodes: Informer<Node>,
+    pub(crate) revisions: Informer<ControllerRevision>,
     pub(crate) expectations: Expectations,
     pub(crate) recorder: Recorder,
     /// Last deletion of a failed pod and the current delay, per `ns/ds/node`.
@@ -74,7 +71,7 @@ impl Ctx {
 /// selector matches it (it may be adopted).
 fn enqueue_owner(
     queue: &WorkQueue<String>,
-    dss: &Store<DaemonSet>,
+    dss: &Informer<DaemonSet>,
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
 ) {
     match rkube_client::pods::controller_of(meta) {
@@ -84,10 +81,7 @@ fn enqueue_owner(
         Some(_) => {}
         None => {
             let labels = meta.labels.clone().unwrap_or_default();
-            for ds in dss.state() {
-                if ds.metadata.namespace != meta.namespace {
-                    continue;
-                }
+            for ds in dss.list_namespace(meta.namespace.as_deref().unwrap_or_default()) {
                 let sel = ds.spec.as_ref().and_then(|s| rkube_client::pods::selector(&s.selector).ok().flatten());
                 if rkube_client::pods::matches(sel.as_ref(), &labels) {
                     queue.add(key_of(&ds.metadata));
@@ -103,26 +97,36 @@ fn node_fingerprint(n: &Node) -> (Option<std::collections::BTreeMap<String, Stri
     (n.metadata.labels.clone(), taints.unwrap_or_default())
 }
 
-fn enqueue_all(queue: &WorkQueue<String>, dss: &Store<DaemonSet>) {
-    for ds in dss.state() {
+fn enqueue_all(queue: &WorkQueue<String>, dss: &Informer<DaemonSet>) {
+    for ds in dss.list() {
         queue.add(key_of(&ds.metadata));
     }
 }
 
 /// Runs the controller until `stop` is set.
-pub(crate) async fn run(client: Client, mut stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
+pub(crate) async fn run(informers: SharedInformers, mut stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
+    let client = informers.client().clone();
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        daemonsets: informers.get(),
+        pods: informers.get(),
+        nodes: informers.get(),
+        revisions: informers.get(),
+        expectations: Expectations::default(),
+        recorder: Recorder::new(client, "daemonset-controller", None),
+        failed: Mutex::new(HashMap::new()),
+    });
     let queue = workers::queue();
     let q = queue.clone();
-    let (daemonsets, ds_watch) =
-        informer(Api::<DaemonSet>::all(client.clone()), watcher::Config::default(), move |c| {
-            if let Change::Object { old, new } = c {
-                for ds in old.iter().chain(new.iter()) {
-                    q.add(key_of(&ds.metadata));
-                }
+    ctx.daemonsets.on_change(move |c| {
+        if let Change::Object { old, new } = c {
+            for ds in old.iter().chain(new.iter()) {
+                q.add(key_of(&ds.metadata));
             }
-        });
-    let (q, dss) = (queue.clone(), daemonsets.clone());
-    let (pods, pod_watch) = informer(Api::<Pod>::all(client.clone()), watcher::Config::default(), move |c| match c {
+        }
+    });
+    let (q, dss) = (queue.clone(), ctx.daemonsets.clone());
+    ctx.pods.on_change(move |c| match c {
         Change::Object { old, new } => {
             for p in old.iter().chain(new.iter()) {
                 enqueue_owner(&q, &dss, &p.metadata);
@@ -130,59 +134,39 @@ pub(crate) async fn run(client: Client, mut stop: watch::Receiver<bool>) -> rkub
         }
         Change::Relisted => enqueue_all(&q, &dss),
     });
-    let (q, dss) = (queue.clone(), daemonsets.clone());
-    let (nodes, node_watch) =
-        informer(Api::<Node>::all(client.clone()), watcher::Config::default(), move |c| match c {
-            Change::Object { old, new } => {
-                let changed = match (old, new) {
-                    (Some(o), Some(n)) => node_fingerprint(o) != node_fingerprint(n),
-                    _ => true,
-                };
-                if changed {
-                    enqueue_all(&q, &dss);
-                }
+    let (q, dss) = (queue.clone(), ctx.daemonsets.clone());
+    ctx.nodes.on_change(move |c| match c {
+        Change::Object { old, new } => {
+            let changed = match (old, new) {
+                (Some(o), Some(n)) => node_fingerprint(o) != node_fingerprint(n),
+                _ => true,
+            };
+            if changed {
+                enqueue_all(&q, &dss);
             }
-            Change::Relisted => enqueue_all(&q, &dss),
-        });
-    let (q, dss) = (queue.clone(), daemonsets.clone());
-    let (revisions, rev_watch) =
-        informer(Api::<ControllerRevision>::all(client.clone()), watcher::Config::default(), move |c| {
-            if let Change::Object { old, new } = c {
-                for r in old.iter().chain(new.iter()) {
-                    if rkube_client::pods::controller_of(&r.metadata).is_some() {
-                        enqueue_owner(&q, &dss, &r.metadata);
-                    }
-                }
-            }
-        });
-    let ctx = Arc::new(Ctx {
-        client: client.clone(),
-        daemonsets,
-        pods,
-        nodes,
-        revisions,
-        expectations: Expectations::default(),
-        recorder: Recorder::new(client, "daemonset-controller", None),
-        failed: Mutex::new(HashMap::new()),
-    });
-    let watches = futures::future::join4(ds_watch, pod_watch, node_watch, rev_watch);
-    let ready = {
-        let ctx = ctx.clone();
-        async move {
-            let _ = ctx.daemonsets.wait_until_ready().await;
-            let _ = ctx.pods.wait_until_ready().await;
-            let _ = ctx.nodes.wait_until_ready().await;
-            let _ = ctx.revisions.wait_until_ready().await;
         }
-    };
-    let sync_ctx = ctx.clone();
+        Change::Relisted => enqueue_all(&q, &dss),
+    });
+    let (q, dss) = (queue.clone(), ctx.daemonsets.clone());
+    ctx.revisions.on_change(move |c| {
+        if let Change::Object { old, new } = c {
+            for r in old.iter().chain(new.iter()) {
+                if rkube_client::pods::controller_of(&r.metadata).is_some() {
+                    enqueue_owner(&q, &dss, &r.metadata);
+                }
+            }
+        }
+    });
     let work = async move {
-        ready.await;
+        ctx.daemonsets.wait_synced().await;
+        ctx.pods.wait_synced().await;
+        ctx.nodes.wait_synced().await;
+        ctx.revisions.wait_synced().await;
         tracing::info!("daemonset controller caches synced");
+        let sync_ctx = ctx.clone();
         workers::run("daemonset", queue.clone(), 2, move |key| sync::sync(sync_ctx.clone(), key)).await;
     };
     tokio::select! {
-        _ = watches => Err(rkube_client::Error::Stopped("daemonset watches")),
         _ = work => Err(rkube_client::Error::Stopped("daemonset workers")),
         _ = rkube_client::stopped(&mut stop) => Ok(()),
     }

@@ -34,13 +34,8 @@ fn hash_of(r: &ControllerRevision) -> Option<&str> {
 /// Finds or creates the revision of `ds`'s current template.
 pub(crate) async fn construct(ctx: &Ctx, ds: &DaemonSet, selector: &Selector) -> Result<History> {
     let api = revisions_api(ctx, ds);
-    let candidates: Vec<ControllerRevision> = ctx
-        .revisions
-        .state()
-        .iter()
-        .filter(|r| r.metadata.namespace == ds.metadata.namespace)
-        .map(|r| (**r).clone())
-        .collect();
+    let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let candidates: Vec<ControllerRevision> = ctx.revisions.list_namespace(ns).iter().map(|r| (**r).clone()).collect();
     let owned = claims::claim(&api, ds, candidates, |r| selector.matches(&claims::labels_of(&r.metadata))).await?;
     let template = ds.spec.as_ref().map(|s| s.template.clone()).unwrap_or_default();
     let want = history::template_patch(&template);
@@ -123,9 +118,10 @@ async fn dedup(ctx: &Ctx, ds: &DaemonSet, mut current: Vec<ControllerRevision>) 
     }
     let keep_hash = hash_of(&keep).unwrap_or_default().to_owned();
     let api = revisions_api(ctx, ds);
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ds.metadata.namespace.as_deref().unwrap_or_default());
+    let ns = ds.metadata.namespace.as_deref().unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let uid = ds.metadata.uid.as_deref().unwrap_or_default();
-    for p in ctx.pods.state().iter().filter(|p| rkube_client::pods::is_controlled_by(&p.metadata, uid)) {
+    for p in ctx.pods.list_namespace(ns).iter().filter(|p| rkube_client::pods::is_controlled_by(&p.metadata, uid)) {
         if p.labels().get(POD_REVISION_LABEL).is_some_and(|h| h != &keep_hash) {
             let patch = json!({"metadata": {"labels": {POD_REVISION_LABEL: keep_hash}}});
             match pods.patch(&p.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {

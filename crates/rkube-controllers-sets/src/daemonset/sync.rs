@@ -10,7 +10,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::SelectorExt;
-use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::{Ctx, manage, placement, revisions, rolling, status};
@@ -28,7 +27,7 @@ const BURST: usize = 250;
 /// Syncs the DaemonSet `key` (`namespace/name`).
 pub(crate) async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Requeue> {
     let Some((ns, name)) = key.split_once('/') else { return Ok(None) };
-    let Some(ds) = ctx.daemonsets.get(&ObjectRef::new(name).within(ns)) else {
+    let Some(ds) = ctx.daemonsets.get(ns, name) else {
         ctx.expectations.forget(&key);
         return Ok(None);
     };
@@ -50,21 +49,15 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Requeue> {
     if ds.metadata.deletion_timestamp.is_some() {
         return Ok(None);
     }
-    let node_list = ctx.nodes.state();
+    let node_list = ctx.nodes.list();
     let nodes: Vec<&Node> = node_list.iter().map(|n| n.as_ref()).collect();
     let history = revisions::construct(&ctx, &ds, &selector).await?;
     let hash = history.current.labels().get(POD_REVISION_LABEL).cloned().unwrap_or_default();
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let candidates: Vec<Pod> = ctx
-        .pods
-        .state()
-        .iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .map(|p| (**p).clone())
-        .collect();
+    let candidates: Vec<Pod> = ctx.pods.list_namespace(ns).iter().map(|p| (**p).clone()).collect();
     let pods = claims::claim(&pod_api, &ds, candidates, |p| selector.matches(&claims::labels_of(&p.metadata))).await?;
     let now = Timestamp::now();
-    let seen = |n: &str| match ctx.pods.get(&ObjectRef::new(n).within(ns)) {
+    let seen = |n: &str| match ctx.pods.get(ns, n) {
         None => Seen::Absent,
         Some(p) if p.metadata.deletion_timestamp.is_some() => Seen::Deleting,
         Some(p) => Seen::Alive(p.metadata.uid.clone().unwrap_or_default()),

@@ -6,7 +6,6 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::Ctx;
@@ -35,7 +34,7 @@ async fn pod_event(ctx: &Ctx, set: &StatefulSet, verb: &str, pod: &str, err: Opt
 }
 
 fn cached_claim(ctx: &Ctx, ns: &str, name: &str) -> Option<PersistentVolumeClaim> {
-    ctx.claims.get(&ObjectRef::new(name).within(ns)).map(|c| (*c).clone())
+    ctx.claims.get(ns, name).map(|c| (*c).clone())
 }
 
 /// Creates the pod's missing claims (upstream's `createPersistentVolumeClaims`).

@@ -36,8 +36,8 @@ fn api(ctx: &Ctx, set: &StatefulSet) -> Api<ControllerRevision> {
 async fn owned(ctx: &Ctx, set: &StatefulSet, selector: &Selector) -> Result<Vec<ControllerRevision>> {
     let uid = set.metadata.uid.clone().unwrap_or_default();
     let mut out = Vec::new();
-    for r in ctx.revisions.state() {
-        if r.metadata.namespace != set.metadata.namespace || !selector.matches(&r.labels().clone()) {
+    for r in ctx.revisions.list_namespace(set.metadata.namespace.as_deref().unwrap_or_default()) {
+        if !selector.matches(&r.labels().clone()) {
             continue;
         }
         match rkube_client::pods::controller_of(&r.metadata) {

@@ -11,7 +11,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::core::SelectorExt;
-use kube::runtime::reflector::ObjectRef;
 use serde_json::json;
 
 use super::ordinals::is_member;
@@ -26,7 +25,7 @@ use rkube_client::{Error, Result};
 /// Syncs the StatefulSet `key` (`namespace/name`).
 pub(crate) async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Requeue> {
     let Some((ns, name)) = key.split_once('/') else { return Ok(None) };
-    let Some(set) = ctx.sets.get(&ObjectRef::new(name).within(ns)) else {
+    let Some(set) = ctx.sets.get(ns, name) else {
         ctx.expectations.forget(&key);
         return Ok(None);
     };
@@ -41,7 +40,7 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Requeue> {
             return Ok(None);
         }
     };
-    let seen = |n: &str| match ctx.pods.get(&ObjectRef::new(n).within(ns)) {
+    let seen = |n: &str| match ctx.pods.get(ns, n) {
         None => Seen::Absent,
         Some(p) if p.metadata.deletion_timestamp.is_some() => Seen::Deleting,
         Some(p) => Seen::Alive(p.metadata.uid.clone().unwrap_or_default()),
@@ -52,13 +51,7 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Requeue> {
     }
     let revs = revisions::get(&ctx, &set, &selector).await?;
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
-    let candidates: Vec<Pod> = ctx
-        .pods
-        .state()
-        .iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(ns))
-        .map(|p| (**p).clone())
-        .collect();
+    let candidates: Vec<Pod> = ctx.pods.list_namespace(ns).iter().map(|p| (**p).clone()).collect();
     let pods = claims::claim(&pod_api, &set, candidates, |p| {
         is_member(&set, p) && selector.matches(&claims::labels_of(&p.metadata))
     })
@@ -74,7 +67,7 @@ pub(crate) async fn sync(ctx: Arc<Ctx>, key: String) -> Result<Requeue> {
         collision_count: revs.collision_count,
     };
     let now = Timestamp::now();
-    let claim = |n: &str| ctx.claims.get(&ObjectRef::new(n).within(ns)).map(|c| (*c).clone());
+    let claim = |n: &str| ctx.claims.get(ns, n).map(|c| (*c).clone());
     let mut planned = plan::plan(&set, &r, &pods, claim, now);
     let mut failure = None;
     for action in std::mem::take(&mut planned.actions) {
