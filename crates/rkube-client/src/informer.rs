@@ -17,6 +17,7 @@ use kube::{Client, Resource};
 use tokio::sync::watch;
 
 /// What a handler is told.
+#[derive(Debug)]
 pub enum Change<'a, K> {
     /// An object appeared (`old` None), changed, or went (`new` None).
     Object {
@@ -30,10 +31,21 @@ pub enum Change<'a, K> {
     Relisted,
 }
 
+impl<K> Clone for Change<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Change<'_, K> {}
+
 type Handler<K> = Arc<dyn Fn(Change<'_, K>) + Send + Sync>;
 type Key = (String, String);
 
 struct Inner<K> {
+    /// Held while an event is applied and told, and while a handler registers and is replayed the cache:
+    /// a handler sees every change exactly once, whenever it registers.
+    dispatch: Mutex<()>,
     cache: RwLock<BTreeMap<Key, Arc<K>>>,
     handlers: RwLock<Vec<Handler<K>>>,
     synced: watch::Sender<bool>,
@@ -100,13 +112,13 @@ impl<K: Resource + Send + Sync + 'static> Informer<K> {
     /// of every cached object as added, then `Relisted`.
     pub fn on_change(&self, f: impl Fn(Change<'_, K>) + Send + Sync + 'static) {
         let h: Handler<K> = Arc::new(f);
-        // Registered while the cache is read-locked, so no change falls between the snapshot and the
-        // registration; replayed after the lock is released (handlers may read caches themselves).
-        let snapshot: Vec<Arc<K>> = {
-            let cache = self.read();
-            self.inner.handlers.write().unwrap_or_else(|p| p.into_inner()).push(h.clone());
-            if *self.inner.synced.borrow() { cache.values().cloned().collect() } else { return }
-        };
+        let _dispatch = self.inner.dispatch.lock().unwrap_or_else(|p| p.into_inner());
+        self.inner.handlers.write().unwrap_or_else(|p| p.into_inner()).push(h.clone());
+        if !*self.inner.synced.borrow() {
+            // The first list will tell it everything.
+            return;
+        }
+        let snapshot: Vec<Arc<K>> = self.read().values().cloned().collect();
         for o in &snapshot {
             h(Change::Object { old: None, new: Some(o) });
         }
@@ -136,6 +148,7 @@ where
     fn new() -> Self {
         Informer {
             inner: Arc::new(Inner {
+                dispatch: Mutex::new(()),
                 cache: RwLock::new(BTreeMap::new()),
                 handlers: RwLock::new(Vec::new()),
                 synced: watch::channel(false).0,
@@ -162,6 +175,7 @@ where
     /// Applies one watcher event to the cache and tells the handlers. A relist replaces the cache at its
     /// end (`InitDone`), reporting objects that disappeared meanwhile as deleted.
     fn apply(&self, pending: &mut BTreeMap<Key, Arc<K>>, ev: Event<K>) {
+        let _dispatch = self.inner.dispatch.lock().unwrap_or_else(|p| p.into_inner());
         match ev {
             Event::Init => pending.clear(),
             Event::InitApply(o) => {

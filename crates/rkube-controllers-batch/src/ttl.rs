@@ -11,9 +11,9 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DeleteParams, Preconditions};
 use kube::{Client, ResourceExt};
 use rkube_client::Error;
+use rkube_client::informer::{Change, Informer};
 use rkube_client::queue::WorkQueue;
 
-use crate::informer::{Cache, Informer};
 use crate::job::status::finished;
 use crate::job::{key_of, split_key};
 
@@ -42,28 +42,28 @@ pub(crate) fn time_left(job: &Job, now: Timestamp) -> Result<Option<SignedDurati
 /// The TTL controller's shared state.
 pub(crate) struct TtlController {
     client: Client,
-    jobs: Arc<Cache<Job>>,
+    jobs: Informer<Job>,
     queue: Arc<WorkQueue<String>>,
 }
 
 impl TtlController {
     /// Builds the controller and registers its handler on the Job informer.
-    pub(crate) fn new(client: Client, jobs: &mut Informer<Job>) -> Arc<Self> {
+    pub(crate) fn new(client: Client, jobs: &Informer<Job>) -> Arc<Self> {
         let c = Arc::new(TtlController {
             client,
-            jobs: jobs.cache(),
+            jobs: jobs.clone(),
             queue: WorkQueue::new(Duration::from_millis(5), Duration::from_secs(1000)),
         });
         let w = Arc::downgrade(&c);
-        jobs.on_change(Box::new(move |_, new| {
-            if let (Some(c), Some(j)) = (w.upgrade(), new)
+        jobs.on_change(move |change| {
+            if let (Some(c), Change::Object { new: Some(j), .. }) = (w.upgrade(), change)
                 && j.metadata.deletion_timestamp.is_none()
                 && j.spec.as_ref().is_some_and(|s| s.ttl_seconds_after_finished.is_some())
                 && finished(j).is_some()
             {
                 c.queue.add(key_of(&j.namespace().unwrap_or_default(), &j.name_any()));
             }
-        }));
+        });
         c
     }
 

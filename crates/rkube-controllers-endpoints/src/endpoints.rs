@@ -12,10 +12,9 @@ use kube::api::{Api, DeleteParams, PostParams};
 use rkube_client::api::{is_already_exists, is_namespace_terminating, is_not_found};
 use rkube_client::events::{EventType, Recorder};
 
-use crate::Caches;
 use crate::batch::Batched;
 use crate::error::{SyncError, SyncResult};
-use crate::informers::Change;
+use crate::informers::{Caches, Change};
 use crate::model::{self, HEADLESS_LABEL, TRIGGER_TIME_ANNOTATION};
 use crate::subsets::{self, OVER_CAPACITY_ANNOTATION, TRUNCATED};
 use crate::trackers::{Key, TriggerTimes, format_time, key_of};
@@ -40,31 +39,41 @@ impl Controller {
         Controller { client, caches, queue, triggers: TriggerTimes::default(), replaced: Mutex::default(), recorder }
     }
 
-    /// A service changed: sync it now.
-    pub(crate) fn on_service(&self, c: &Change<Service>) {
-        let svc = match c {
-            Change::Added(s) | Change::Updated(_, s) | Change::Deleted(s) => s,
-        };
-        self.queue.queue().add(key_of(&svc.metadata));
+    /// A service changed: sync it now. After a relist, every service is synced again.
+    pub(crate) fn on_service(&self, c: &Change<'_, Service>) {
+        match c {
+            Change::Object { old, new } => {
+                if let Some(svc) = new.or(*old) {
+                    self.queue.queue().add(key_of(&svc.metadata));
+                }
+            }
+            Change::Relisted => {
+                for svc in self.caches.services.list() {
+                    self.queue.queue().add(key_of(&svc.metadata));
+                }
+            }
+        }
     }
 
     /// A pod changed: sync the services it concerns at the end of the batch period.
-    pub(crate) fn on_pod(&self, c: &Change<Pod>) {
-        for key in crate::services_for_pod(&self.caches, c) {
-            self.queue.add_batched(key);
+    pub(crate) fn on_pod(&self, c: &Change<'_, Pod>) {
+        if let Change::Object { old, new } = c {
+            for key in self.caches.services_for_pod(*old, *new) {
+                self.queue.add_batched(key);
+            }
         }
     }
 
     /// Someone deleted an Endpoints object: put it back if its service wants one.
-    pub(crate) fn on_endpoints(&self, c: &Change<Endpoints>) {
-        if let Change::Deleted(ep) = c {
+    pub(crate) fn on_endpoints(&self, c: &Change<'_, Endpoints>) {
+        if let Change::Object { old: Some(ep), new: None } = c {
             self.queue.queue().add(key_of(&ep.metadata));
         }
     }
 
     /// Queues every Endpoints object once at start, so those left without a service are deleted.
     pub(crate) fn check_leftovers(&self) {
-        for ep in self.caches.endpoints.all() {
+        for ep in self.caches.endpoints.list() {
             if !ep.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(LEADER_ANNOTATION)) {
                 self.queue.queue().add(key_of(&ep.metadata));
             }
@@ -96,7 +105,7 @@ impl Controller {
         let pods: Vec<Arc<Pod>> = self
             .caches
             .pods
-            .list(ns)
+            .list_namespace(ns)
             .into_iter()
             .filter(|p| model::selects(&svc, p.metadata.labels.as_ref()))
             .collect();

@@ -1,132 +1,90 @@
-//! Shared informers: one watch per kind (services, pods, nodes, Endpoints, EndpointSlices) feeding a
-//! namespace-indexed cache, and a handler told of every change with the object before and after (what
-//! client-go's informers give upstream's event handlers). Objects that vanished while a watch was being
-//! re-listed are reported as deleted.
+//! The process's shared informers as the three controllers see them: which kinds they read (`Caches`) and
+//! which controller is told of which change (`watch`). The caches themselves are rkube-client's, shared
+//! with every other controller of the process.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt::Debug;
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use futures::StreamExt;
-use k8s_openapi::serde::de::DeserializeOwned;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
-use kube::{Api, Resource};
-use tokio::sync::watch;
+use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use rkube_client::informer::{Informer, SharedInformers};
 
-use crate::trackers::{Key, key_of};
+use crate::model;
+use crate::trackers::Key;
+use crate::{endpoints, mirroring, slices};
 
-/// A change seen by an informer.
-pub(crate) enum Change<K> {
-    /// Created (or first listed).
-    Added(Arc<K>),
-    /// Changed: before and after.
-    Updated(Arc<K>, Arc<K>),
-    /// Deleted: the last state known.
-    Deleted(Arc<K>),
+pub(crate) use rkube_client::informer::Change;
+
+/// The informer caches the controllers read.
+pub(crate) struct Caches {
+    pub(crate) services: Informer<Service>,
+    pub(crate) pods: Informer<Pod>,
+    pub(crate) nodes: Informer<Node>,
+    pub(crate) endpoints: Informer<Endpoints>,
+    pub(crate) slices: Informer<EndpointSlice>,
 }
 
-/// The objects of one kind, by namespace (`""` for cluster-scoped kinds) and name.
-pub(crate) struct Cache<K> {
-    objects: RwLock<HashMap<String, BTreeMap<String, Arc<K>>>>,
-    synced: watch::Sender<bool>,
-}
-
-impl<K: Resource> Cache<K> {
-    pub(crate) fn new() -> Arc<Self> {
-        Arc::new(Cache { objects: RwLock::new(HashMap::new()), synced: watch::Sender::new(false) })
-    }
-
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, BTreeMap<String, Arc<K>>>> {
-        self.objects.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, BTreeMap<String, Arc<K>>>> {
-        self.objects.write().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The object `ns/name`.
-    pub(crate) fn get(&self, ns: &str, name: &str) -> Option<Arc<K>> {
-        self.read().get(ns)?.get(name).cloned()
-    }
-
-    /// Every object of namespace `ns`, ordered by name.
-    pub(crate) fn list(&self, ns: &str) -> Vec<Arc<K>> {
-        self.read().get(ns).map(|m| m.values().cloned().collect()).unwrap_or_default()
-    }
-
-    /// Every object.
-    pub(crate) fn all(&self) -> Vec<Arc<K>> {
-        self.read().values().flat_map(|m| m.values().cloned()).collect()
-    }
-
-    /// Stores `obj`, returning the previous version.
-    fn put(&self, obj: Arc<K>) -> Option<Arc<K>> {
-        let (ns, name) = key_of(obj.meta());
-        self.write().entry(ns).or_default().insert(name, obj)
-    }
-
-    fn remove(&self, key: &Key) -> Option<Arc<K>> {
-        let mut w = self.write();
-        let m = w.get_mut(&key.0)?;
-        let old = m.remove(&key.1);
-        if m.is_empty() {
-            w.remove(&key.0);
+impl Caches {
+    /// The shared informers of every kind the controllers read (started if they were not running).
+    pub(crate) fn new(informers: &SharedInformers) -> Self {
+        Caches {
+            services: informers.get(),
+            pods: informers.get(),
+            nodes: informers.get(),
+            endpoints: informers.get(),
+            slices: informers.get(),
         }
-        old
     }
 
-    fn keys(&self) -> HashSet<Key> {
-        self.read().iter().flat_map(|(ns, m)| m.keys().map(|n| (ns.clone(), n.clone()))).collect()
-    }
-
-    /// Resolves once the first full list has been stored.
+    /// Resolves once every cache holds its first complete list.
     pub(crate) async fn synced(&self) {
-        let mut rx = self.synced.subscribe();
-        let _ = rx.wait_for(|s| *s).await;
+        tokio::join!(
+            self.services.wait_synced(),
+            self.pods.wait_synced(),
+            self.nodes.wait_synced(),
+            self.endpoints.wait_synced(),
+            self.slices.wait_synced()
+        );
+    }
+
+    /// The services (as keys) a pod going from `old` to `new` concerns.
+    pub(crate) fn services_for_pod(&self, old: Option<&Pod>, new: Option<&Pod>) -> BTreeSet<Key> {
+        let Some(ns) = new.or(old).and_then(|p| p.metadata.namespace.clone()) else { return BTreeSet::new() };
+        let services = self.services.list_namespace(&ns);
+        let names = model::services_to_update(services.iter().map(|s| s.as_ref()), old, new);
+        names.into_iter().map(|n| (ns.clone(), n)).collect()
     }
 }
 
-/// Watches `api` for ever (the watcher retries with backoff), keeping `cache` current and telling
-/// `handler` of each change after the cache has it.
-pub(crate) async fn run<K>(name: &'static str, api: Api<K>, cache: Arc<Cache<K>>, handler: impl Fn(Change<K>))
-where
-    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let mut stream = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
-    let mut relisted: Option<HashSet<Key>> = None;
-    let apply = |obj: K| {
-        let obj = Arc::new(obj);
-        match cache.put(obj.clone()) {
-            Some(old) => handler(Change::Updated(old, obj)),
-            None => handler(Change::Added(obj)),
-        }
-    };
-    while let Some(ev) = stream.next().await {
-        match ev {
-            Ok(Event::Init) => relisted = Some(HashSet::new()),
-            Ok(Event::InitApply(obj)) => {
-                if let Some(seen) = relisted.as_mut() {
-                    seen.insert(key_of(obj.meta()));
-                }
-                apply(obj);
-            }
-            Ok(Event::InitDone) => {
-                if let Some(seen) = relisted.take() {
-                    for gone in cache.keys().difference(&seen) {
-                        if let Some(old) = cache.remove(gone) {
-                            handler(Change::Deleted(old));
-                        }
-                    }
-                }
-                cache.synced.send_replace(true);
-            }
-            Ok(Event::Apply(obj)) => apply(obj),
-            Ok(Event::Delete(obj)) => {
-                let old = cache.remove(&key_of(obj.meta())).unwrap_or_else(|| Arc::new(obj));
-                handler(Change::Deleted(old));
-            }
-            Err(e) => tracing::warn!(informer = name, error = %e, "watch failed; retrying"),
-        }
-    }
+/// Tells each controller of the changes of the kinds it watches. Handlers stay registered as long as the
+/// informers run.
+pub(crate) fn watch(
+    caches: &Caches,
+    eps: &Arc<endpoints::Controller>,
+    sls: &Arc<slices::Controller>,
+    mir: &Arc<mirroring::Controller>,
+) {
+    let (e, s, m) = (eps.clone(), sls.clone(), mir.clone());
+    caches.services.on_change(move |c| {
+        e.on_service(&c);
+        s.on_service(&c);
+        m.on_service(&c);
+    });
+    let (e, s) = (eps.clone(), sls.clone());
+    caches.pods.on_change(move |c| {
+        e.on_pod(&c);
+        s.on_pod(&c);
+    });
+    let s = sls.clone();
+    caches.nodes.on_change(move |c| s.on_node(&c));
+    let (e, m) = (eps.clone(), mir.clone());
+    caches.endpoints.on_change(move |c| {
+        e.on_endpoints(&c);
+        m.on_endpoints(&c);
+    });
+    let (s, m) = (sls.clone(), mir.clone());
+    caches.slices.on_change(move |c| {
+        s.on_slice(&c);
+        m.on_slice(&c);
+    });
 }

@@ -1,6 +1,6 @@
 //! Endpoints and EndpointSlice controllers, as upstream kube-controller-manager's: the Endpoints
 //! controller (`endpoints.rs`), the EndpointSlice controller (`slices/`) and EndpointSlice mirroring
-//! (`mirroring/`), sharing one set of informers (`informers.rs`). The pure parts — which pods are
+//! (`mirroring/`), reading the process's shared informers (`informers.rs`). The pure parts — which pods are
 //! published and how (`model.rs`, `subsets.rs`, `slices/desired.rs`), how slices are packed with the fewest
 //! writes (`slices/reconcile.rs`, `mirroring/reconcile.rs`) — take objects and return objects.
 //! Pod-driven syncs are batched per service (`batch.rs`); every failed sync is retried with per-key backoff.
@@ -18,20 +18,18 @@ mod trackers;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::{Api, Client};
+use kube::Client;
+use rkube_client::informer::SharedInformers;
 use rkube_client::queue::WorkQueue;
 use tokio::sync::watch;
 
 use batch::Batched;
 use error::SyncResult;
-use informers::{Cache, Change};
+use informers::Caches;
 use trackers::Key;
 
 /// How long pod changes are collected before a service is synced (upstream's
@@ -40,87 +38,33 @@ const BATCH_PERIOD: Duration = Duration::from_millis(500);
 /// Workers per controller (upstream runs 5).
 const WORKERS: usize = 4;
 
-/// The informer caches the controllers read.
-pub(crate) struct Caches {
-    pub(crate) services: Arc<Cache<Service>>,
-    pub(crate) pods: Arc<Cache<Pod>>,
-    pub(crate) nodes: Arc<Cache<Node>>,
-    pub(crate) endpoints: Arc<Cache<Endpoints>>,
-    pub(crate) slices: Arc<Cache<EndpointSlice>>,
-}
-
-/// The services (as keys) a pod change concerns.
-pub(crate) fn services_for_pod(caches: &Caches, c: &Change<Pod>) -> BTreeSet<Key> {
-    let (old, new) = match c {
-        Change::Added(p) => (None, Some(p.as_ref())),
-        Change::Updated(o, n) => (Some(o.as_ref()), Some(n.as_ref())),
-        Change::Deleted(p) => (Some(p.as_ref()), None),
-    };
-    let Some(ns) = new.or(old).and_then(|p| p.metadata.namespace.clone()) else { return BTreeSet::new() };
-    let services = caches.services.list(&ns);
-    let names = model::services_to_update(services.iter().map(|s| s.as_ref()), old, new);
-    names.into_iter().map(|n| (ns.clone(), n)).collect()
-}
-
 fn new_queue() -> Arc<WorkQueue<Key>> {
     WorkQueue::new(Duration::from_millis(20), Duration::from_secs(300))
 }
 
-/// Runs the Endpoints, EndpointSlice and EndpointSlice mirroring controllers until `stop` is set.
+/// Runs the Endpoints, EndpointSlice and EndpointSlice mirroring controllers until `stop` is set, with
+/// informers of their own.
 pub async fn run(client: Client, stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
-    let caches = Arc::new(Caches {
-        services: Cache::new(),
-        pods: Cache::new(),
-        nodes: Cache::new(),
-        endpoints: Cache::new(),
-        slices: Cache::new(),
-    });
+    run_shared(SharedInformers::new(client, stop.clone()), stop).await
+}
+
+/// Runs the Endpoints, EndpointSlice and EndpointSlice mirroring controllers until `stop` is set, reading
+/// services, pods, nodes, Endpoints and EndpointSlices from the process's shared `informers`.
+pub async fn run_shared(informers: SharedInformers, stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
+    let client = informers.client().clone();
+    let caches = Arc::new(Caches::new(&informers));
     let eps =
         Arc::new(endpoints::Controller::new(client.clone(), caches.clone(), Batched::new(new_queue(), BATCH_PERIOD)));
     let sls =
         Arc::new(slices::Controller::new(client.clone(), caches.clone(), Batched::new(new_queue(), BATCH_PERIOD)));
-    let mir = Arc::new(mirroring::Controller::new(client.clone(), caches.clone(), new_queue()));
+    let mir = Arc::new(mirroring::Controller::new(client, caches.clone(), new_queue()));
+    informers::watch(&caches, &eps, &sls, &mir);
 
-    let mut tasks = tokio::task::JoinSet::new();
-    {
-        let (e, s, m) = (eps.clone(), sls.clone(), mir.clone());
-        tasks.spawn(informers::run("services", Api::all(client.clone()), caches.services.clone(), move |c| {
-            e.on_service(&c);
-            s.on_service(&c);
-            m.on_service(&c);
-        }));
-    }
-    {
-        let (e, s) = (eps.clone(), sls.clone());
-        tasks.spawn(informers::run("pods", Api::all(client.clone()), caches.pods.clone(), move |c| {
-            e.on_pod(&c);
-            s.on_pod(&c);
-        }));
-    }
-    {
-        let s = sls.clone();
-        tasks.spawn(informers::run("nodes", Api::all(client.clone()), caches.nodes.clone(), move |c| s.on_node(&c)));
-    }
-    {
-        let (e, m) = (eps.clone(), mir.clone());
-        tasks.spawn(informers::run("endpoints", Api::all(client.clone()), caches.endpoints.clone(), move |c| {
-            e.on_endpoints(&c);
-            m.on_endpoints(&c);
-        }));
-    }
-    {
-        let (s, m) = (sls.clone(), mir.clone());
-        tasks.spawn(informers::run("endpointslices", Api::all(client.clone()), caches.slices.clone(), move |c| {
-            s.on_slice(&c);
-            m.on_slice(&c);
-        }));
-    }
-
-    let c = caches.clone();
     let (eq, sq, mq) = (eps.queue.queue().clone(), sls.queue.queue().clone(), mir.queue.clone());
     let work = async move {
-        tokio::join!(c.services.synced(), c.pods.synced(), c.nodes.synced(), c.endpoints.synced(), c.slices.synced());
+        caches.synced().await;
         eps.check_leftovers();
+        let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..WORKERS {
             let e = eps.clone();
             tasks.spawn(worker("endpoint", eps.queue.queue().clone(), move |k| {
@@ -138,10 +82,11 @@ pub async fn run(client: Client, stop: watch::Receiver<bool>) -> rkube_client::R
                 async move { m.sync(&k).await }
             }));
         }
-        // Informers and workers run for ever; one ending is a bug.
+        // Workers run until their queue shuts down; one ending earlier is a bug.
         let _ = tasks.join_next().await;
     };
     let result = rkube_client::until_stopped("endpoints controllers", work, stop).await;
+    // The handlers stay registered on the shared informers; a shut-down queue ignores what they add.
     for q in [eq, sq, mq] {
         q.shutdown();
     }

@@ -9,6 +9,8 @@
 //! - `podgc`: the pod garbage collector (pods of deleted nodes, unscheduled terminating pods, finished pods
 //!   beyond the threshold).
 //!
+//! All four read nodes and pods from the one set of shared informers they are given.
+//!
 //! **Architecture Invariant:** like every controller, these talk to the API server only.
 
 // Tests may unwrap (their data is their own).
@@ -22,6 +24,7 @@ mod podgc;
 use std::time::Duration;
 
 use kube::Client;
+use rkube_client::informer::SharedInformers;
 use tokio::sync::watch;
 
 /// What the node controllers need to know about the cluster.
@@ -46,13 +49,23 @@ impl Default for NodesConfig {
     }
 }
 
-/// Runs the controllers until `stop` is set; the first to fail stops the others.
+/// Runs the controllers until `stop` is set, with informers of their own; the first to fail stops the others.
 pub async fn run(client: Client, config: NodesConfig, stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
+    run_shared(SharedInformers::new(client, stop.clone()), config, stop).await
+}
+
+/// Runs the controllers on the process's shared informers until `stop` is set; the first to fail stops
+/// the others.
+pub async fn run_shared(
+    informers: SharedInformers,
+    config: NodesConfig,
+    stop: watch::Receiver<bool>,
+) -> rkube_client::Result<()> {
     let ipam = {
-        let (client, stop) = (client.clone(), stop.clone());
+        let (informers, stop) = (informers.clone(), stop.clone());
         async move {
             match config.cluster_cidr.as_deref() {
-                Some(cidr) => ipam::run(client, cidr, config.node_cidr_mask_size, stop).await,
+                Some(cidr) => ipam::run(informers, cidr, config.node_cidr_mask_size, stop).await,
                 None => {
                     let mut stop = stop;
                     rkube_client::stopped(&mut stop).await;
@@ -62,9 +75,9 @@ pub async fn run(client: Client, config: NodesConfig, stop: watch::Receiver<bool
         }
     };
     let lifecycle =
-        lifecycle::run(client.clone(), lifecycle::Config::new(config.node_monitor_grace_period), stop.clone());
-    let eviction = eviction::run(client.clone(), stop.clone());
-    let podgc = podgc::run(client, stop);
+        lifecycle::run(informers.clone(), lifecycle::Config::new(config.node_monitor_grace_period), stop.clone());
+    let eviction = eviction::run(informers.clone(), stop.clone());
+    let podgc = podgc::run(informers, stop);
     // Boxed: the controllers' futures are large, and polling them inline overflows a worker's stack in
     // debug builds.
     tokio::try_join!(Box::pin(ipam), Box::pin(lifecycle), Box::pin(eviction), Box::pin(podgc)).map(|_| ())

@@ -100,9 +100,9 @@ async fn collect_orphan(client: &Client, ns: &str, name: &str, uid: &str) {
     force_delete(&api, name, uid).await;
 }
 
-/// Runs until `stop` is set.
-pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
-    let informers = SharedInformers::new(client.clone(), stop.clone());
+/// Runs on the shared informers until `stop` is set.
+pub(crate) async fn run(informers: SharedInformers, stop: watch::Receiver<bool>) -> rkube_client::Result<()> {
+    let client = informers.client().clone();
     let pods = informers.get::<Pod>();
     let nodes = informers.get::<Node>();
     let mut stop = stop;

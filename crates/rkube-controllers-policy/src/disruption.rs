@@ -15,24 +15,23 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, OwnerReferen
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{GroupVersionKind, Selector, SelectorExt};
-use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use rkube_client::api::{is_conflict, is_not_found};
 use rkube_client::events::{EventType, Recorder};
+use rkube_client::informer::{Change, Informer, SharedInformers};
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
 use tokio::sync::watch;
 
 use crate::budget::{self, Observed};
-use crate::informer::{Change, informer};
 use crate::stale;
 
 type Key = (String, String);
 
 struct Ctx {
     client: Client,
-    pods: Store<Pod>,
-    pdbs: Store<PodDisruptionBudget>,
+    pods: Informer<Pod>,
+    pdbs: Informer<PodDisruptionBudget>,
     queue: Arc<WorkQueue<Key>>,
     events: Recorder,
 }
@@ -49,46 +48,48 @@ fn key_of<K: ResourceExt>(o: &K) -> Key {
     (o.namespace().unwrap_or_default(), o.name_any())
 }
 
-/// Runs the disruption controller until `stop` is set.
-pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> Result<()> {
+/// Runs the disruption controller on the shared informers until `stop` is set.
+pub(crate) async fn run(informers: SharedInformers, stop: watch::Receiver<bool>) -> Result<()> {
     let queue = WorkQueue::<Key>::new(Duration::from_millis(5), Duration::from_secs(300));
+    let pdbs = informers.get::<PodDisruptionBudget>();
+    let pods = informers.get::<Pod>();
     let q = queue.clone();
-    let (pdbs, pdb_task) = informer(Api::<PodDisruptionBudget>::all(client.clone()), move |c| match c {
-        Change::Object(pdb) => q.add(key_of(pdb)),
-        Change::Resynced => {}
+    pdbs.on_change(move |c| {
+        if let Change::Object { old, new } = c
+            && let Some(pdb) = new.or(old)
+        {
+            q.add(key_of(pdb));
+        }
     });
     let stale_queue = WorkQueue::<Key>::new(Duration::from_millis(5), Duration::from_secs(300));
     // A pod change concerns the budgets of its namespace (its labels may have just left one).
     let (q, pdb_reader, sq) = (queue.clone(), pdbs.clone(), stale_queue.clone());
-    let (pods, pod_task) = informer(Api::<Pod>::all(client.clone()), move |c| {
-        let ns = match c {
-            Change::Object(pod) => {
-                if let Some(wait) = stale::stale_in(pod, Timestamp::now()) {
+    pods.on_change(move |c| {
+        let budgets = match c {
+            Change::Object { old, new } => {
+                let Some(pod) = new.or(old) else { return };
+                if let Some(wait) = new.and_then(|p| stale::stale_in(p, Timestamp::now())) {
                     sq.add_after(key_of(pod), wait);
                 }
-                Some(pod.namespace().unwrap_or_default())
+                pdb_reader.list_namespace(&pod.namespace().unwrap_or_default())
             }
-            Change::Resynced => None,
+            Change::Relisted => pdb_reader.list(),
         };
-        for pdb in pdb_reader.state() {
-            if ns.as_ref().is_none_or(|n| pdb.namespace().as_ref() == Some(n)) {
-                q.add(key_of(pdb.as_ref()));
-            }
+        for pdb in budgets {
+            q.add(key_of(pdb.as_ref()));
         }
     });
     let stale_shutdown = stale_queue.clone();
     let ctx = Arc::new(Ctx {
-        events: Recorder::new(client.clone(), "controllermanager", None),
-        client,
+        events: Recorder::new(informers.client().clone(), "controllermanager", None),
+        client: informers.client().clone(),
         pods,
         pdbs,
         queue: queue.clone(),
     });
     let work = async move {
-        let _ = tokio::join!(ctx.pods.wait_until_ready(), ctx.pdbs.wait_until_ready());
-        for pdb in ctx.pdbs.state() {
-            ctx.queue.add(key_of(pdb.as_ref()));
-        }
+        // Every budget is queued by the handlers once the caches fill.
+        tokio::join!(ctx.pods.wait_synced(), ctx.pdbs.wait_synced());
         let workers = (0..2).map(|_| {
             let ctx = ctx.clone();
             Box::pin(async move {
@@ -129,10 +130,7 @@ pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> Result<(
         });
         tokio::join!(futures::future::join_all(workers), cleaner);
     };
-    let all = Box::pin(async {
-        tokio::join!(Box::pin(pdb_task), Box::pin(pod_task), Box::pin(work));
-    });
-    let result = rkube_client::until_stopped("disruption controller", all, stop).await;
+    let result = rkube_client::until_stopped("disruption controller", Box::pin(work), stop).await;
     queue.shutdown();
     stale_shutdown.shutdown();
     result
@@ -145,9 +143,8 @@ fn matching_pods(ctx: &Ctx, ns: &str, sel: Option<&LabelSelector>) -> Result<Vec
     let empty = std::collections::BTreeMap::new();
     let mut pods: Vec<Pod> = ctx
         .pods
-        .state()
+        .list_namespace(ns)
         .iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns))
         .filter(|p| sel.matches(p.metadata.labels.as_ref().unwrap_or(&empty)))
         .map(|p| p.as_ref().clone())
         .collect();
@@ -156,9 +153,7 @@ fn matching_pods(ctx: &Ctx, ns: &str, sel: Option<&LabelSelector>) -> Result<Vec
 }
 
 async fn sync(ctx: &Ctx, key: &Key) -> Result<()> {
-    let Some(pdb) = ctx.pdbs.get(&kube::runtime::reflector::ObjectRef::new(&key.1).within(&key.0)) else {
-        return Ok(());
-    };
+    let Some(pdb) = ctx.pdbs.get(&key.0, &key.1) else { return Ok(()) };
     if pdb.metadata.deletion_timestamp.is_some() {
         return Ok(());
     }

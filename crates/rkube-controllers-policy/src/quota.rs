@@ -1,28 +1,34 @@
 //! The resource quota controller: keeps every ResourceQuota's `status.hard` (its `spec.hard`) and
 //! `status.used` (what the namespace's objects use, from `usage.rs`) current, as upstream's
 //! `pkg/controller/resourcequota`. Quotas are recomputed when they change, when an object of a kind
-//! they count changes (metadata-only watches of the common kinds), and on a full resync every 5 minutes.
+//! they count changes (the shared informers for the common kinds other controllers cache anyway,
+//! metadata-only watches of Secrets and ConfigMaps), and on a full resync every 5 minutes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ResourceQuota, ResourceQuotaStatus};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, Pod, ReplicationController, ResourceQuota, ResourceQuotaStatus, Service,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 use kube::core::{GroupVersionKind, PartialObjectMeta};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use rkube_client::api::{is_conflict, is_not_found};
+use rkube_client::informer::{Change, Informer, SharedInformers};
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::informer::{Change, informer};
 use crate::usage::{self, Kind};
 
 /// Upstream's `--resource-quota-sync-period` default.
@@ -54,12 +60,13 @@ fn key_of(q: &ResourceQuota) -> Key {
     (q.namespace().unwrap_or_default(), q.name_any())
 }
 
-/// Queues the quotas of `ns` that count `kind` (`None`: every quota).
-fn enqueue(queue: &WorkQueue<Key>, quotas: &Store<ResourceQuota>, ns: Option<&str>, kind: Option<&Kind>) {
-    for q in quotas.state() {
-        if ns.is_some_and(|n| q.namespace().as_deref() != Some(n)) {
-            continue;
-        }
+/// Queues the quotas of `ns` (`None`: of every namespace) that count `kind` (`None`: every quota).
+fn enqueue(queue: &WorkQueue<Key>, quotas: &Informer<ResourceQuota>, ns: Option<&str>, kind: Option<&Kind>) {
+    let candidates = match ns {
+        Some(ns) => quotas.list_namespace(ns),
+        None => quotas.list(),
+    };
+    for q in candidates {
         let counts = || {
             let hard = q.spec.as_ref().and_then(|s| s.hard.as_ref());
             hard.into_iter().flatten().any(|(name, _)| usage::kind_of(name).as_ref() == kind)
@@ -70,50 +77,103 @@ fn enqueue(queue: &WorkQueue<Key>, quotas: &Store<ResourceQuota>, ns: Option<&st
     }
 }
 
-/// Runs the resource quota controller until `stop` is set.
-pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> Result<()> {
-    let queue = WorkQueue::<Key>::new(Duration::from_millis(5), Duration::from_secs(300));
-    let q = queue.clone();
-    let quotas_kind: Kind = (String::new(), "resourcequotas".into());
-    let (quotas, quota_task) = {
-        let reader = std::sync::Arc::new(std::sync::OnceLock::<Store<ResourceQuota>>::new());
-        let r = reader.clone();
-        let (store, task) = informer(Api::<ResourceQuota>::all(client.clone()), move |c| {
-            if let Change::Object(quota) = c {
-                q.add(key_of(quota));
-                // Quotas counting quotas see this one come and go.
-                if let Some(store) = r.get() {
-                    enqueue(&q, store, quota.namespace().as_deref(), Some(&quotas_kind));
-                }
+/// Queues the quotas counting `counted` as objects of the shared informer of `K` change.
+fn on_shared<K>(
+    informers: &SharedInformers,
+    queue: &Arc<WorkQueue<Key>>,
+    quotas: &Informer<ResourceQuota>,
+    counted: Kind,
+) where
+    K: Resource + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+    K::DynamicType: Default,
+{
+    let (q, quotas) = (queue.clone(), quotas.clone());
+    informers.get::<K>().on_change(move |c| match c {
+        Change::Object { old, new } => {
+            if let Some(o) = new.or(old) {
+                enqueue(&q, &quotas, Some(o.meta().namespace.as_deref().unwrap_or_default()), Some(&counted))
             }
-        });
-        let _ = reader.set(store.clone());
-        (store, task)
+        }
+        Change::Relisted => enqueue(&q, &quotas, None, Some(&counted)),
+    });
+}
+
+/// Follows changes of the monitored kind `counted` through the shared informers when another controller
+/// of the process caches its objects in full anyway; `false` for the kinds nobody else caches.
+fn watch_shared(
+    informers: &SharedInformers,
+    queue: &Arc<WorkQueue<Key>>,
+    quotas: &Informer<ResourceQuota>,
+    counted: &Kind,
+) -> bool {
+    let watch = match (counted.0.as_str(), counted.1.as_str()) {
+        ("", "pods") => on_shared::<Pod>,
+        ("", "services") => on_shared::<Service>,
+        ("", "persistentvolumeclaims") => on_shared::<PersistentVolumeClaim>,
+        ("", "replicationcontrollers") => on_shared::<ReplicationController>,
+        ("apps", "deployments") => on_shared::<Deployment>,
+        ("apps", "replicasets") => on_shared::<ReplicaSet>,
+        ("apps", "statefulsets") => on_shared::<StatefulSet>,
+        ("apps", "daemonsets") => on_shared::<DaemonSet>,
+        ("batch", "jobs") => on_shared::<Job>,
+        ("batch", "cronjobs") => on_shared::<CronJob>,
+        _ => return false,
     };
+    watch(informers, queue, quotas, counted.clone());
+    true
+}
+
+/// A metadata-only watch of `ar` queueing the quotas counting `counted`: for the kinds (Secrets,
+/// ConfigMaps) no controller caches in full, so that none is held whole just to notice changes.
+async fn watch_metadata(
+    client: Client,
+    ar: ApiResource,
+    queue: Arc<WorkQueue<Key>>,
+    quotas: Informer<ResourceQuota>,
+    counted: Kind,
+) {
+    let api = Api::<PartialObjectMeta<DynamicObject>>::all_with(client, &ar);
+    let stream = watcher(api, watcher::Config::default()).default_backoff();
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
+                enqueue(&queue, &quotas, Some(o.metadata.namespace.as_deref().unwrap_or_default()), Some(&counted))
+            }
+            Ok(watcher::Event::InitDone) => enqueue(&queue, &quotas, None, Some(&counted)),
+            Ok(_) => {}
+            Err(e) => tracing::debug!(error = %e, "watch failed; retrying"),
+        }
+    }
+}
+
+/// Runs the resource quota controller on the shared informers until `stop` is set.
+pub(crate) async fn run(informers: SharedInformers, stop: watch::Receiver<bool>) -> Result<()> {
+    let queue = WorkQueue::<Key>::new(Duration::from_millis(5), Duration::from_secs(300));
+    let client = informers.client().clone();
+    let quotas = informers.get::<ResourceQuota>();
+    let (q, reader) = (queue.clone(), quotas.clone());
+    let quotas_kind: Kind = (String::new(), "resourcequotas".into());
+    quotas.on_change(move |c| {
+        if let Change::Object { old, new } = c
+            && let Some(quota) = new.or(old)
+        {
+            q.add(key_of(quota));
+            // Quotas counting quotas see this one come and go.
+            enqueue(&q, &reader, quota.namespace().as_deref(), Some(&quotas_kind));
+        }
+    });
     let mut watches = Vec::new();
     for (group, version, kind, plural) in MONITORED {
-        let ar = api_resource(group, version, kind, plural);
-        let (q, store) = (queue.clone(), quotas.clone());
         let counted: Kind = ((*group).to_owned(), (*plural).to_owned());
-        let api = Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &ar);
-        watches.push(Box::pin(async move {
-            let stream = watcher(api, watcher::Config::default()).default_backoff();
-            futures::pin_mut!(stream);
-            while let Some(event) = stream.next().await {
-                match event {
-                    Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
-                        enqueue(&q, &store, o.metadata.namespace.as_deref(), Some(&counted))
-                    }
-                    Ok(watcher::Event::InitDone) => enqueue(&q, &store, None, Some(&counted)),
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "watch failed; retrying"),
-                }
-            }
-        }));
+        if !watch_shared(&informers, &queue, &quotas, &counted) {
+            let ar = api_resource(group, version, kind, plural);
+            watches.push(Box::pin(watch_metadata(client.clone(), ar, queue.clone(), quotas.clone(), counted)));
+        }
     }
     let ctx = Arc::new((client, quotas.clone(), queue.clone()));
     let work = async move {
-        ctx.1.wait_until_ready().await.ok();
+        ctx.1.wait_synced().await;
         let resync = {
             let ctx = ctx.clone();
             async move {
@@ -144,7 +204,7 @@ pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> Result<(
         tokio::join!(resync, worker);
     };
     let all = Box::pin(async {
-        tokio::join!(Box::pin(quota_task), futures::future::join_all(watches), Box::pin(work));
+        tokio::join!(futures::future::join_all(watches), Box::pin(work));
     });
     let result = rkube_client::until_stopped("resource quota controller", all, stop).await;
     queue.shutdown();
@@ -166,8 +226,8 @@ async fn resolve(client: &Client, kind: &Kind) -> Result<Option<ApiResource>> {
     }
 }
 
-async fn sync(client: &Client, quotas: &Store<ResourceQuota>, key: &Key) -> Result<()> {
-    let Some(quota) = quotas.get(&ObjectRef::new(&key.1).within(&key.0)) else { return Ok(()) };
+async fn sync(client: &Client, quotas: &Informer<ResourceQuota>, key: &Key) -> Result<()> {
+    let Some(quota) = quotas.get(&key.0, &key.1) else { return Ok(()) };
     let quota_json = serde_json::to_value(quota.as_ref()).map_err(|e| Error::Invalid(e.to_string()))?;
     let mut objects: HashMap<Kind, Vec<Value>> = HashMap::new();
     for kind in usage::kinds_needed(&quota_json) {

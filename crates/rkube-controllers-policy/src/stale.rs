@@ -7,9 +7,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use rkube_client::api::{is_conflict, is_not_found};
+use rkube_client::informer::Informer;
 use rkube_client::{Error, Result};
 use serde_json::json;
 
@@ -35,8 +35,8 @@ pub(crate) fn stale_in(pod: &Pod, now: Timestamp) -> Option<Duration> {
 }
 
 /// Sets the condition of the pod `key` back to False if it is stale now; `Some(wait)` when it will be later.
-pub(crate) async fn clean(client: &Client, pods: &Store<Pod>, key: &(String, String)) -> Result<Option<Duration>> {
-    let Some(pod) = pods.get(&ObjectRef::new(&key.1).within(&key.0)) else { return Ok(None) };
+pub(crate) async fn clean(client: &Client, pods: &Informer<Pod>, key: &(String, String)) -> Result<Option<Duration>> {
+    let Some(pod) = pods.get(&key.0, &key.1) else { return Ok(None) };
     let now = Timestamp::now();
     match stale_in(&pod, now) {
         None => return Ok(None),

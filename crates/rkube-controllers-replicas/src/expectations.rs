@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::cache::ObjKey;
+use crate::key::ObjKey;
 
 /// How long unobserved expectations hold before the controller acts anyway (upstream's `ExpectationsTimeout`).
 pub(crate) const TIMEOUT: Duration = Duration::from_secs(300);

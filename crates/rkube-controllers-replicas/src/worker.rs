@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use crate::cache::ObjKey;
+use crate::key::ObjKey;
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
 

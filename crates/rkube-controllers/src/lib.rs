@@ -17,6 +17,7 @@ mod rootca;
 mod serviceaccount;
 
 use kube::Client;
+use rkube_client::informer::SharedInformers;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -47,32 +48,36 @@ pub async fn run(config: ControllersConfig, shutdown: watch::Receiver<bool>, rea
 /// Runs every controller until `stop` is set; the first failure stops the others.
 async fn run_all(client: Client, ca: String, nodes: NodesConfig, stop: watch::Receiver<bool>) -> Result<()> {
     let mut set = JoinSet::new();
-    let c = &client;
+    // One cache per kind for every controller of this term (client-go's shared informer factory): 10k pods
+    // are held once, and the API server streams each change to this process once. A new factory per term,
+    // so a standby that becomes leader again starts from fresh caches and handlers.
+    let informers = SharedInformers::new(client.clone(), stop.clone());
     // The controllers of other crates fail with the shared client error.
     let lift = |r: rkube_client::Result<()>| r.map_err(Error::from);
+    let i = &informers;
     set.spawn({
-        let (c, s) = (c.clone(), stop.clone());
-        async move { lift(rkube_controllers_replicas::run(c, s).await) }
+        let (i, s) = (i.clone(), stop.clone());
+        async move { lift(rkube_controllers_replicas::run_shared(i, s).await) }
     });
     set.spawn({
-        let (c, s) = (c.clone(), stop.clone());
-        async move { lift(rkube_controllers_sets::run(c, s).await) }
+        let (i, s) = (i.clone(), stop.clone());
+        async move { lift(rkube_controllers_sets::run_shared(i, s).await) }
     });
     set.spawn({
-        let (c, s) = (c.clone(), stop.clone());
-        async move { lift(rkube_controllers_batch::run(c, s).await) }
+        let (i, s) = (i.clone(), stop.clone());
+        async move { lift(rkube_controllers_batch::run_shared(i, s).await) }
     });
     set.spawn({
-        let (c, s) = (c.clone(), stop.clone());
-        async move { lift(rkube_controllers_endpoints::run(c, s).await) }
+        let (i, s) = (i.clone(), stop.clone());
+        async move { lift(rkube_controllers_endpoints::run_shared(i, s).await) }
     });
     set.spawn({
-        let (c, s) = (c.clone(), stop.clone());
-        async move { lift(rkube_controllers_nodes::run(c, nodes, s).await) }
+        let (i, s) = (i.clone(), stop.clone());
+        async move { lift(rkube_controllers_nodes::run_shared(i, nodes, s).await) }
     });
     set.spawn({
-        let (c, s) = (c.clone(), stop.clone());
-        async move { lift(rkube_controllers_policy::run(c, s).await) }
+        let (i, s) = (i.clone(), stop.clone());
+        async move { lift(rkube_controllers_policy::run_shared(i, s).await) }
     });
     set.spawn(namespace::run(client.clone(), stop.clone()));
     set.spawn(serviceaccount::run(client.clone(), stop.clone()));

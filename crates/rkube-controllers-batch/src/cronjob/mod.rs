@@ -14,10 +14,10 @@ use std::time::Duration;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use kube::{Client, ResourceExt};
 use rkube_client::events::Recorder;
+use rkube_client::informer::{Change, Informer};
 use rkube_client::pods::controller_of;
 use rkube_client::queue::WorkQueue;
 
-use crate::informer::{Cache, Informer};
 use crate::job::key_of;
 
 /// Workers syncing CronJobs (upstream's `--concurrent-cron-job-syncs` default).
@@ -26,8 +26,8 @@ const WORKERS: usize = 5;
 /// The CronJob controller's shared state.
 pub(crate) struct CronJobController {
     client: Client,
-    cronjobs: Arc<Cache<CronJob>>,
-    jobs: Arc<Cache<Job>>,
+    cronjobs: Informer<CronJob>,
+    jobs: Informer<Job>,
     queue: Arc<WorkQueue<String>>,
     recorder: Recorder,
 }
@@ -38,26 +38,26 @@ fn cj_key(cj: &CronJob) -> String {
 
 impl CronJobController {
     /// Builds the controller and registers its handlers on the CronJob and Job informers.
-    pub(crate) fn new(client: Client, cronjobs: &mut Informer<CronJob>, jobs: &mut Informer<Job>) -> Arc<Self> {
+    pub(crate) fn new(client: Client, cronjobs: &Informer<CronJob>, jobs: &Informer<Job>) -> Arc<Self> {
         let c = Arc::new(CronJobController {
             recorder: Recorder::new(client.clone(), "cronjob-controller", None),
             client,
-            cronjobs: cronjobs.cache(),
-            jobs: jobs.cache(),
+            cronjobs: cronjobs.clone(),
+            jobs: jobs.clone(),
             queue: WorkQueue::new(Duration::from_secs(1), Duration::from_secs(60)),
         });
         let w = Arc::downgrade(&c);
-        cronjobs.on_change(Box::new(move |old, new| {
-            if let Some(c) = w.upgrade() {
+        cronjobs.on_change(move |change| {
+            if let (Some(c), Change::Object { old, new }) = (w.upgrade(), change) {
                 c.cronjob_changed(old, new);
             }
-        }));
+        });
         let w = Arc::downgrade(&c);
-        jobs.on_change(Box::new(move |old, new| {
-            if let Some(c) = w.upgrade() {
+        jobs.on_change(move |change| {
+            if let (Some(c), Change::Object { old, new }) = (w.upgrade(), change) {
                 c.job_changed(old, new);
             }
-        }));
+        });
         c
     }
 

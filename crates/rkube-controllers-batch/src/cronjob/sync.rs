@@ -17,10 +17,10 @@ use rkube_client::events::EventType;
 use rkube_client::pods::{controller_of, controller_ref, is_controlled_by};
 
 use super::CronJobController;
-use rkube_validation::cron::{Schedule, load_location, parse_standard, rfc3339_in};
 use super::times::{CronTimes, Missed, most_recent, requeue_after};
 use crate::job::split_key;
 use crate::job::status::{COMPLETE, FAILED};
+use rkube_validation::cron::{Schedule, load_location, parse_standard, rfc3339_in};
 
 /// The annotation recording a Job's scheduled time.
 const SCHEDULED_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
@@ -125,7 +125,7 @@ impl CronJobController {
         let uid = shared.metadata.uid.clone().unwrap_or_default();
         let jobs: Vec<Arc<Job>> = self
             .jobs
-            .list_ns(ns)
+            .list_namespace(ns)
             .into_iter()
             .filter(|j| controller_of(&j.metadata).is_some_and(|r| r.kind == "CronJob" && r.name == name))
             .filter(|j| is_controlled_by(&j.metadata, &uid))

@@ -104,8 +104,8 @@ pub(crate) fn requeue_after(c: &CronTimes, now: Timestamp, sched: &Schedule) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rkube_validation::cron::parse_standard;
     use jiff::tz::TimeZone;
+    use rkube_validation::cron::parse_standard;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("timestamp")

@@ -65,7 +65,7 @@ impl JobController {
         };
         let mut out = Vec::new();
         let mut fresh_checked = false;
-        for pod in self.pods.list_ns(&ns) {
+        for pod in self.pods.list_namespace(&ns) {
             match claim(job, selector.as_ref(), &pod) {
                 Claim::Keep => out.push(pod),
                 Claim::Ignore => {}

@@ -25,10 +25,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use rkube_client::events::Recorder;
+use rkube_client::informer::{Change, Informer};
 use rkube_client::pods::controller_of;
 use rkube_client::queue::WorkQueue;
 
-use crate::informer::{Cache, Informer};
 use pods::{TRACKING_FINALIZER, has_tracking_finalizer};
 
 /// Upstream's `syncJobBatchPeriod`: pod events are batched this long before a Job syncs.
@@ -39,8 +39,8 @@ const WORKERS: usize = 5;
 /// The Job controller's shared state.
 pub(crate) struct JobController {
     client: Client,
-    jobs: Arc<Cache<Job>>,
-    pods: Arc<Cache<Pod>>,
+    jobs: Informer<Job>,
+    pods: Informer<Pod>,
     queue: Arc<WorkQueue<String>>,
     orphans: Arc<WorkQueue<String>>,
     exp: expectations::Expectations,
@@ -66,12 +66,12 @@ fn job_key(job: &Job) -> String {
 
 impl JobController {
     /// Builds the controller over the shared caches and registers its handlers on both informers.
-    pub(crate) fn new(client: Client, jobs: &mut Informer<Job>, pods: &mut Informer<Pod>) -> Arc<Self> {
+    pub(crate) fn new(client: Client, jobs: &Informer<Job>, pods: &Informer<Pod>) -> Arc<Self> {
         let c = Arc::new(JobController {
             recorder: Recorder::new(client.clone(), "job-controller", None),
             client,
-            jobs: jobs.cache(),
-            pods: pods.cache(),
+            jobs: jobs.clone(),
+            pods: pods.clone(),
             queue: WorkQueue::new(Duration::from_secs(1), Duration::from_secs(60)),
             orphans: WorkQueue::new(Duration::from_secs(1), Duration::from_secs(60)),
             exp: expectations::Expectations::default(),
@@ -79,14 +79,14 @@ impl JobController {
             written: expectations::Written::default(),
         });
         let w = Arc::downgrade(&c);
-        jobs.on_change(Box::new(move |old, new| {
-            if let Some(c) = w.upgrade() {
+        jobs.on_change(move |change| {
+            if let (Some(c), Change::Object { old, new }) = (w.upgrade(), change) {
                 c.job_changed(old, new);
             }
-        }));
+        });
         let w = Arc::downgrade(&c);
-        pods.on_change(Box::new(move |old, new| {
-            if let Some(c) = w.upgrade() {
+        pods.on_change(move |change| {
+            if let (Some(c), Change::Object { old, new }) = (w.upgrade(), change) {
                 match (old, new) {
                     (None, Some(p)) => c.pod_added(p),
                     (Some(o), Some(p)) => c.pod_updated(o, p),
@@ -94,7 +94,7 @@ impl JobController {
                     (None, None) => {}
                 }
             }
-        }));
+        });
         c
     }
 
@@ -191,7 +191,7 @@ impl JobController {
     /// Queues the finalizer removal of every pod of `job` still holding it (the Job is gone or finished).
     fn cleanup_pod_finalizers(&self, job: &Job) {
         let uid = job.metadata.uid.clone().unwrap_or_default();
-        for p in self.pods.list_ns(&job.namespace().unwrap_or_default()) {
+        for p in self.pods.list_namespace(&job.namespace().unwrap_or_default()) {
             if rkube_client::pods::is_controlled_by(&p.metadata, &uid) && has_tracking_finalizer(&p) {
                 self.enqueue_orphan(&p);
             }

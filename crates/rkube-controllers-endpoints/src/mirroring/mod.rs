@@ -16,9 +16,8 @@ use rkube_client::api::{is_namespace_terminating, is_not_found};
 use rkube_client::events::{EventType, Recorder};
 use rkube_client::queue::WorkQueue;
 
-use crate::Caches;
 use crate::error::{SyncError, SyncResult};
-use crate::informers::Change;
+use crate::informers::{Caches, Change};
 use crate::model;
 use crate::slices::reconcile::Plan;
 use crate::slices::service_of;
@@ -51,50 +50,69 @@ impl Controller {
     }
 
     /// A service appeared, went, or gained or lost its selector.
-    pub(crate) fn on_service(&self, c: &Change<Service>) {
+    pub(crate) fn on_service(&self, c: &Change<'_, Service>) {
         match c {
-            Change::Added(s) | Change::Deleted(s) => self.queue.add(key_of(&s.metadata)),
-            Change::Updated(old, new) => {
+            Change::Object { old: Some(old), new: Some(new) } => {
                 if model::selector(old).is_some() != model::selector(new).is_some() {
                     self.queue.add(key_of(&new.metadata));
                 }
             }
+            Change::Object { old: Some(s), new: None } | Change::Object { old: None, new: Some(s) } => {
+                self.queue.add(key_of(&s.metadata))
+            }
+            Change::Object { old: None, new: None } | Change::Relisted => {}
         }
     }
 
     /// An Endpoints object changed.
-    pub(crate) fn on_endpoints(&self, c: &Change<Endpoints>) {
+    pub(crate) fn on_endpoints(&self, c: &Change<'_, Endpoints>) {
         match c {
-            Change::Added(e) | Change::Deleted(e) => self.queue.add(key_of(&e.metadata)),
-            Change::Updated(old, new) => {
+            Change::Object { old: Some(old), new: Some(new) } => {
                 if old.metadata.resource_version != new.metadata.resource_version
                     && (should_mirror(old) || should_mirror(new))
                 {
                     self.queue.add(key_of(&new.metadata));
                 }
             }
+            Change::Object { old: Some(e), new: None } | Change::Object { old: None, new: Some(e) } => {
+                self.queue.add(key_of(&e.metadata))
+            }
+            Change::Object { old: None, new: None } | Change::Relisted => {}
         }
     }
 
-    /// A mirrored slice changed: resync unless it is this controller's own write.
-    pub(crate) fn on_slice(&self, c: &Change<EndpointSlice>) {
+    /// A mirrored slice changed: resync unless it is this controller's own write. After a relist, every
+    /// slice is looked at again as if it had changed.
+    pub(crate) fn on_slice(&self, c: &Change<'_, EndpointSlice>) {
         match c {
-            Change::Added(s) | Change::Updated(_, s) => {
+            Change::Object { old, new } => self.slice_changed(*old, *new),
+            Change::Relisted => {
+                for s in self.caches.slices.list() {
+                    self.slice_changed(Some(&s), Some(&s));
+                }
+            }
+        }
+    }
+
+    fn slice_changed(&self, old: Option<&EndpointSlice>, new: Option<&EndpointSlice>) {
+        match (old, new) {
+            (_, Some(s)) => {
                 if let Some(key) = service_of(s, CONTROLLER_NAME)
                     && self.tracker.is_news(&key, &s.metadata)
                 {
                     self.queue.add(key);
                 }
             }
-            Change::Deleted(s) => {
+            (Some(s), None) => {
                 if let Some(key) = service_of(s, CONTROLLER_NAME)
                     && self.tracker.on_deleted(&key, s.metadata.name.as_deref().unwrap_or(""))
                 {
                     self.queue.add(key);
                 }
             }
+            (None, None) => {}
         }
-        if let Change::Updated(old, new) = c
+        if let (Some(old), Some(new)) = (old, new)
             && let Some(key) = service_of(old, CONTROLLER_NAME)
             && service_of(new, CONTROLLER_NAME).as_ref() != Some(&key)
         {
@@ -104,7 +122,7 @@ impl Controller {
     }
 
     fn mirrored(&self, key: &Key) -> Vec<EndpointSlice> {
-        let slices = self.caches.slices.list(&key.0).into_iter();
+        let slices = self.caches.slices.list_namespace(&key.0).into_iter();
         slices.filter(|s| service_of(s, CONTROLLER_NAME).as_ref() == Some(key)).map(|s| s.as_ref().clone()).collect()
     }
 

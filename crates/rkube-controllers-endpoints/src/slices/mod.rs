@@ -15,10 +15,9 @@ use kube::api::{Api, DeleteParams, PostParams};
 use rkube_client::api::{is_namespace_terminating, is_not_found};
 use rkube_client::events::{EventType, Recorder};
 
-use crate::Caches;
 use crate::batch::Batched;
 use crate::error::{SyncError, SyncResult};
-use crate::informers::Change;
+use crate::informers::{Caches, Change};
 use crate::model::{self, TRIGGER_TIME_ANNOTATION};
 use crate::trackers::{Key, TriggerTimes, WriteTracker, format_time, key_of};
 use naming::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
@@ -61,53 +60,75 @@ impl Controller {
         }
     }
 
-    /// A service changed: sync it now.
-    pub(crate) fn on_service(&self, c: &Change<Service>) {
-        let svc = match c {
-            Change::Added(s) | Change::Updated(_, s) | Change::Deleted(s) => s,
-        };
-        self.queue.queue().add(key_of(&svc.metadata));
+    /// A service changed: sync it now. After a relist, every service is synced again.
+    pub(crate) fn on_service(&self, c: &Change<'_, Service>) {
+        match c {
+            Change::Object { old, new } => {
+                if let Some(svc) = new.or(*old) {
+                    self.queue.queue().add(key_of(&svc.metadata));
+                }
+            }
+            Change::Relisted => {
+                for svc in self.caches.services.list() {
+                    self.queue.queue().add(key_of(&svc.metadata));
+                }
+            }
+        }
     }
 
     /// A pod changed: sync the services it concerns at the end of the batch period.
-    pub(crate) fn on_pod(&self, c: &Change<Pod>) {
-        for key in crate::services_for_pod(&self.caches, c) {
-            self.queue.add_batched(key);
+    pub(crate) fn on_pod(&self, c: &Change<'_, Pod>) {
+        if let Change::Object { old, new } = c {
+            for key in self.caches.services_for_pod(*old, *new) {
+                self.queue.add_batched(key);
+            }
         }
     }
 
     /// A node appeared or changed zone: its pods' services get the node and zone.
-    pub(crate) fn on_node(&self, c: &Change<Node>) {
+    pub(crate) fn on_node(&self, c: &Change<'_, Node>) {
         let node = match c {
-            Change::Added(n) => n,
-            Change::Updated(old, new) => {
+            Change::Object { old: None, new: Some(n) } => n,
+            Change::Object { old: Some(old), new: Some(new) } => {
                 let zone = |n: &Node| n.metadata.labels.as_ref().and_then(|l| l.get(ZONE_LABEL).cloned());
                 if zone(old) == zone(new) {
                     return;
                 }
                 new
             }
-            Change::Deleted(_) => return,
+            Change::Object { new: None, .. } | Change::Relisted => return,
         };
         let name = node.metadata.name.as_deref().unwrap_or("");
-        for pod in self.caches.pods.all().into_iter().filter(|p| model::node_name(p) == name) {
-            for key in crate::services_for_pod(&self.caches, &Change::Added(pod)) {
+        for pod in self.caches.pods.list().into_iter().filter(|p| model::node_name(p) == name) {
+            for key in self.caches.services_for_pod(None, Some(&pod)) {
                 self.queue.add_batched(key);
             }
         }
     }
 
-    /// A slice changed: resync its service unless the change is this controller's own write.
-    pub(crate) fn on_slice(&self, c: &Change<EndpointSlice>) {
+    /// A slice changed: resync its service unless the change is this controller's own write. After a
+    /// relist, every slice is looked at again as if it had changed.
+    pub(crate) fn on_slice(&self, c: &Change<'_, EndpointSlice>) {
         match c {
-            Change::Added(s) => {
+            Change::Object { old, new } => self.slice_changed(*old, *new),
+            Change::Relisted => {
+                for s in self.caches.slices.list() {
+                    self.slice_changed(Some(&s), Some(&s));
+                }
+            }
+        }
+    }
+
+    fn slice_changed(&self, old: Option<&EndpointSlice>, new: Option<&EndpointSlice>) {
+        match (old, new) {
+            (None, Some(s)) => {
                 if let Some(key) = service_of(s, CONTROLLER_NAME)
                     && self.tracker.is_news(&key, &s.metadata)
                 {
                     self.queue.add_batched(key);
                 }
             }
-            Change::Updated(old, new) => {
+            (Some(old), Some(new)) => {
                 let (was, is) = (service_of(old, CONTROLLER_NAME), service_of(new, CONTROLLER_NAME));
                 if let Some(key) = &is
                     && (was != is || self.tracker.is_news(key, &new.metadata))
@@ -122,13 +143,14 @@ impl Controller {
                     self.queue.add_batched(key);
                 }
             }
-            Change::Deleted(s) => {
+            (Some(s), None) => {
                 if let Some(key) = service_of(s, CONTROLLER_NAME)
                     && self.tracker.on_deleted(&key, s.metadata.name.as_deref().unwrap_or(""))
                 {
                     self.queue.add_batched(key);
                 }
             }
+            (None, None) => {}
         }
     }
 
@@ -147,14 +169,14 @@ impl Controller {
         let pods: Vec<Arc<Pod>> = self
             .caches
             .pods
-            .list(ns)
+            .list_namespace(ns)
             .into_iter()
             .filter(|p| model::selects(&svc, p.metadata.labels.as_ref()))
             .collect();
         let existing: Vec<EndpointSlice> = self
             .caches
             .slices
-            .list(ns)
+            .list_namespace(ns)
             .into_iter()
             .filter(|s| service_of(s, CONTROLLER_NAME).as_ref() == Some(key))
             .filter(|s| s.metadata.deletion_timestamp.is_none())

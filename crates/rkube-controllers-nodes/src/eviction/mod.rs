@@ -7,24 +7,21 @@
 
 mod tolerations;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, ObjectReference, Pod, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use rkube_client::api::is_not_found;
 use rkube_client::events::{EventType, Recorder};
+use rkube_client::informer::{Change, Informer, SharedInformers};
 use rkube_client::{Error, Result};
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use tolerations::{Tainted, Verdict};
@@ -45,7 +42,7 @@ struct Work {
 struct Eviction {
     client: Client,
     recorder: Recorder,
-    pods: Store<Pod>,
+    pods: Informer<Pod>,
     /// Each tainted node's NoExecute taints, with when each counts as added.
     tainted: HashMap<String, Vec<Tainted>>,
     /// What we last acted on for each pod: its node and tolerations.
@@ -54,20 +51,42 @@ struct Eviction {
     next_id: u64,
 }
 
-/// Runs the controller until `stop` is set.
-pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> Result<()> {
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let (pods, pod_writer) = reflector::store::<Pod>();
-    let mut node_events = reflector::reflector(
-        node_writer,
-        watcher::watcher(Api::<Node>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    )
-    .boxed();
-    let mut pod_events = reflector::reflector(
-        pod_writer,
-        watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff(),
-    )
-    .boxed();
+/// A node or pod change, as the informers' handlers pass it on: the handlers may not wait, and the
+/// controller's state is changed (and events are recorded) in order by one loop.
+enum Seen<K> {
+    Changed(K),
+    Deleted(K),
+}
+
+/// Passes the changes of `informer` on to `tx`, keyed by `key`; relists report their differences as
+/// changes, so there is nothing more to do then.
+fn forward<T, K>(informer: &Informer<T>, tx: mpsc::UnboundedSender<Seen<K>>, key: fn(&T) -> K)
+where
+    T: kube::Resource + Send + Sync + 'static,
+    K: Send + 'static,
+{
+    informer.on_change(move |c| {
+        let seen = match c {
+            Change::Object { new: Some(o), .. } => Seen::Changed(key(o)),
+            Change::Object { old: Some(o), new: None } => Seen::Deleted(key(o)),
+            Change::Object { old: None, new: None } | Change::Relisted => return,
+        };
+        let _ = tx.send(seen);
+    });
+}
+
+fn pod_key(p: &Pod) -> PodKey {
+    (p.namespace().unwrap_or_default(), p.name_any())
+}
+
+/// Runs the controller on the shared informers until `stop` is set.
+pub(crate) async fn run(informers: SharedInformers, stop: watch::Receiver<bool>) -> Result<()> {
+    let client = informers.client().clone();
+    let (nodes, pods) = (informers.get::<Node>(), informers.get::<Pod>());
+    let (node_tx, mut node_events) = mpsc::unbounded_channel();
+    let (pod_tx, mut pod_events) = mpsc::unbounded_channel();
+    forward(&nodes, node_tx, |n: &Node| n.name_any());
+    forward(&pods, pod_tx, pod_key);
     let mut ev = Eviction {
         recorder: Recorder::new(client.clone(), COMPONENT, None),
         client,
@@ -80,32 +99,25 @@ pub(crate) async fn run(client: Client, stop: watch::Receiver<bool>) -> Result<(
     let work = ev.work.clone();
     let events = async move {
         loop {
-            // Node changes first, as upstream prioritises them: they decide what pod changes mean.
+            // Node changes first, as upstream prioritises them: they decide what pod changes mean. A change
+            // is read from the cache when its turn comes: an object gone meanwhile has its deletion queued.
             tokio::select! {
                 biased;
-                Some(e) = node_events.next() => match e {
-                    Ok(Event::Apply(n) | Event::InitApply(n)) => Box::pin(ev.node_changed(&n)).await,
-                    Ok(Event::Delete(n)) => { ev.tainted.remove(&n.name_any()); }
-                    Ok(Event::InitDone) => {
-                        let names: HashSet<String> = nodes.state().iter().map(|n| n.name_any()).collect();
-                        ev.tainted.retain(|n, _| names.contains(n));
-                    }
-                    Ok(Event::Init) => {}
-                    Err(e) => tracing::debug!(error = %e, "taint eviction: node watch"),
-                },
-                Some(e) = pod_events.next() => match e {
-                    Ok(Event::Apply(p) | Event::InitApply(p)) => Box::pin(ev.pod_changed(&p)).await,
-                    Ok(Event::Delete(p)) => ev.pod_gone((p.namespace().unwrap_or_default(), p.name_any())).await,
-                    Ok(Event::InitDone) => {
-                        let live: HashSet<PodKey> =
-                            ev.pods.state().iter().map(|p| (p.namespace().unwrap_or_default(), p.name_any())).collect();
-                        let gone: Vec<PodKey> = ev.seen.keys().filter(|k| !live.contains(*k)).cloned().collect();
-                        for key in gone {
-                            ev.pod_gone(key).await;
+                Some(e) = node_events.recv() => match e {
+                    Seen::Changed(name) => {
+                        if let Some(n) = nodes.get("", &name) {
+                            Box::pin(ev.node_changed(&n)).await
                         }
                     }
-                    Ok(Event::Init) => {}
-                    Err(e) => tracing::debug!(error = %e, "taint eviction: pod watch"),
+                    Seen::Deleted(name) => { ev.tainted.remove(&name); }
+                },
+                Some(e) = pod_events.recv() => match e {
+                    Seen::Changed(key) => {
+                        if let Some(p) = ev.pods.get(&key.0, &key.1) {
+                            Box::pin(ev.pod_changed(&p)).await
+                        }
+                    }
+                    Seen::Deleted(key) => ev.pod_gone(key).await,
                 },
                 else => break,
             }
@@ -155,9 +167,8 @@ impl Eviction {
         } else {
             self.tainted.insert(name.clone(), taints);
         }
-        let on_node: Vec<Arc<Pod>> =
-            self.pods.state_filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str()));
-        for pod in on_node {
+        let on_node = self.pods.list().into_iter();
+        for pod in on_node.filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name.as_str())) {
             self.process(&pod).await;
         }
     }

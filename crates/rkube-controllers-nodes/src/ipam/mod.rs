@@ -13,18 +13,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
+use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
-use kube::{Client, ResourceExt};
 use rkube_client::events::{EventType, Recorder};
+use rkube_client::informer::{Change, Informer, SharedInformers};
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
 use serde_json::json;
-use tokio::sync::{Mutex, watch};
+use tokio::sync::{Mutex, mpsc, watch};
 
 use cidrset::{CidrSet, Ipv4Cidr};
 
@@ -95,7 +92,12 @@ fn pod_cidrs(node: &Node) -> Vec<&str> {
 
 /// Runs the allocator until `stop` is set. A cluster CIDR it cannot use (IPv6, bad mask) turns IPAM off
 /// with an error in the log rather than stopping the controller manager.
-pub(crate) async fn run(client: Client, cluster_cidr: &str, mask: u8, stop: watch::Receiver<bool>) -> Result<()> {
+pub(crate) async fn run(
+    informers: SharedInformers,
+    cluster_cidr: &str,
+    mask: u8,
+    stop: watch::Receiver<bool>,
+) -> Result<()> {
     let set = Ipv4Cidr::parse(cluster_cidr).and_then(|c| CidrSet::new(c, mask).map(|s| (c, s)));
     let (cluster, set) = match set {
         Ok(v) => v,
@@ -116,20 +118,27 @@ pub(crate) async fn run(client: Client, cluster_cidr: &str, mask: u8, stop: watc
         synced: false,
     }));
     let queue = WorkQueue::<String>::new(Duration::from_millis(200), Duration::from_secs(60));
-    let (reader, writer) = reflector::store::<Node>();
+    let client = informers.client().clone();
+    let nodes = informers.get::<Node>();
     let api: Api<Node> = Api::all(client.clone());
-    let events =
-        reflector::reflector(writer, watcher::watcher(api.clone(), watcher::Config::default()).default_backoff());
+    // The state is updated under an async lock (held across writes), which a handler may not wait for: it
+    // only passes names on, in order, to the loop below.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    nodes.on_change(move |c| {
+        let seen = match c {
+            Change::Object { new: Some(n), .. } => Seen::Changed(n.name_any()),
+            Change::Object { old: Some(n), new: None } => Seen::Deleted(n.name_any()),
+            Change::Object { old: None, new: None } => return,
+            Change::Relisted => Seen::Relisted,
+        };
+        let _ = tx.send(seen);
+    });
     let recorder = Recorder::new(client, COMPONENT, None);
     let watch_loop = {
-        let (state, queue, reader) = (state.clone(), queue.clone(), reader.clone());
+        let (state, queue, nodes) = (state.clone(), queue.clone(), nodes.clone());
         async move {
-            let mut events = events.boxed();
-            while let Some(event) = events.next().await {
-                match event {
-                    Ok(event) => handle_event(&state, &queue, &reader, event).await,
-                    Err(e) => tracing::debug!(error = %e, "node IPAM watch"),
-                }
+            while let Some(seen) = rx.recv().await {
+                handle(&state, &queue, &nodes, seen).await;
             }
         }
     };
@@ -137,7 +146,7 @@ pub(crate) async fn run(client: Client, cluster_cidr: &str, mask: u8, stop: watc
         let queue = queue.clone();
         async move {
             while let Some(name) = queue.get().await {
-                match Box::pin(allocate(&api, &state, &reader, &recorder, &name)).await {
+                match Box::pin(allocate(&api, &state, &nodes, &recorder, &name)).await {
                     Ok(()) => queue.forget(&name),
                     Err(e) => {
                         tracing::warn!(node = %name, error = %e, "assigning the node's pod range");
@@ -160,12 +169,19 @@ pub(crate) async fn run(client: Client, cluster_cidr: &str, mask: u8, stop: watc
     result
 }
 
-async fn handle_event(state: &Mutex<State>, queue: &Arc<WorkQueue<String>>, reader: &Store<Node>, event: Event<Node>) {
-    match event {
-        Event::Init | Event::InitApply(_) => {}
-        Event::InitDone => {
+/// A node change, as the informer's handler passes it on.
+enum Seen {
+    Changed(String),
+    Deleted(String),
+    /// The node list is complete (again).
+    Relisted,
+}
+
+async fn handle(state: &Mutex<State>, queue: &Arc<WorkQueue<String>>, nodes: &Informer<Node>, seen: Seen) {
+    match seen {
+        Seen::Relisted => {
             // The complete list: rebuild what is used from the nodes themselves, then allocate.
-            let nodes = reader.state();
+            let nodes = nodes.list();
             let mut s = state.lock().await;
             let Ok(set) = CidrSet::new(s.cluster, s.node_prefix) else { return };
             s.set = set;
@@ -181,21 +197,24 @@ async fn handle_event(state: &Mutex<State>, queue: &Arc<WorkQueue<String>>, read
                 queue.add(node.name_any());
             }
         }
-        Event::Apply(node) => {
+        Seen::Changed(name) => {
             let mut s = state.lock().await;
+            // Before the first complete list, the relist above does it all.
             if !s.synced {
                 return;
             }
+            // Gone since: its deletion follows.
+            let Some(node) = nodes.get("", &name) else { return };
             if pod_cidrs(&node).is_empty() {
                 drop(s);
-                queue.add(node.name_any());
+                queue.add(name);
             } else {
                 s.occupy(&node);
             }
         }
-        Event::Delete(node) => {
+        Seen::Deleted(name) => {
             let mut s = state.lock().await;
-            if s.release(&node.name_any()) {
+            if s.release(&name) {
                 let waiting: Vec<String> = s.waiting.iter().cloned().collect();
                 drop(s);
                 for name in waiting {
@@ -211,12 +230,12 @@ async fn handle_event(state: &Mutex<State>, queue: &Arc<WorkQueue<String>>, read
 async fn allocate(
     api: &Api<Node>,
     state: &Mutex<State>,
-    reader: &Store<Node>,
+    nodes: &Informer<Node>,
     recorder: &Recorder,
     name: &str,
 ) -> Result<()> {
     let mut s = state.lock().await;
-    let Some(mut node) = reader.get(&ObjectRef::new(name)).map(|n| (*n).clone()) else { return Ok(()) };
+    let Some(mut node) = nodes.get("", name).map(|n| (*n).clone()) else { return Ok(()) };
     if !pod_cidrs(&node).is_empty() {
         s.occupy(&node);
         return Ok(());

@@ -15,17 +15,14 @@ mod zones;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use rkube_client::Result;
 use rkube_client::events::{EventType, Recorder};
+use rkube_client::informer::{Change, Informer, SharedInformers};
 use rkube_client::queue::WorkQueue;
 use tokio::sync::watch;
 
@@ -66,8 +63,9 @@ struct Lifecycle {
     client: Client,
     api: Api<Node>,
     recorder: Recorder,
-    nodes: Store<Node>,
-    leases: Store<Lease>,
+    nodes: Informer<Node>,
+    /// Leases of every namespace (the shared informer's); only `kube-node-lease` is read.
+    leases: Informer<Lease>,
     cfg: Config,
     health: HashMap<String, Health>,
     /// Nodes seen by earlier passes (for RegisteredNode/RemovingNode).
@@ -78,40 +76,22 @@ struct Lifecycle {
     retry_pods: HashSet<String>,
 }
 
-/// Runs the controller until `stop` is set.
-pub(crate) async fn run(client: Client, cfg: Config, stop: watch::Receiver<bool>) -> Result<()> {
+/// Runs the controller on the shared informers until `stop` is set.
+pub(crate) async fn run(informers: SharedInformers, cfg: Config, stop: watch::Receiver<bool>) -> Result<()> {
+    let client = informers.client().clone();
     let api: Api<Node> = Api::all(client.clone());
-    let (nodes, node_writer) = reflector::store::<Node>();
-    let (leases, lease_writer) = reflector::store::<Lease>();
-    let node_events =
-        reflector::reflector(node_writer, watcher::watcher(api.clone(), watcher::Config::default()).default_backoff());
-    let lease_events = reflector::reflector(
-        lease_writer,
-        watcher::watcher(Api::<Lease>::namespaced(client.clone(), LEASE_NAMESPACE), watcher::Config::default())
-            .default_backoff(),
-    );
+    let nodes = informers.get::<Node>();
+    let leases = informers.get::<Lease>();
     let queue = WorkQueue::<String>::new(Duration::from_millis(100), Duration::from_secs(30));
-    let node_loop = {
-        let queue = queue.clone();
-        async move {
-            let mut events = node_events.boxed();
-            while let Some(event) = events.next().await {
-                match event {
-                    Ok(Event::Apply(n) | Event::InitApply(n)) => queue.add(n.name_any()),
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "node lifecycle: node watch"),
-                }
-            }
-        }
-    };
-    let lease_loop = async move {
-        let mut events = lease_events.boxed();
-        while let Some(event) = events.next().await {
-            if let Err(e) = event {
-                tracing::debug!(error = %e, "node lifecycle: lease watch");
-            }
-        }
-    };
+    {
+        let (queue, reader) = (queue.clone(), nodes.clone());
+        nodes.on_change(move |c| match c {
+            Change::Object { new: Some(n), .. } => queue.add(n.name_any()),
+            Change::Object { .. } => {}
+            // Every node is looked at again after a relist.
+            Change::Relisted => reader.list().iter().for_each(|n| queue.add(n.name_any())),
+        });
+    }
     let no_schedule = {
         let (queue, api, nodes) = (queue.clone(), api.clone(), nodes.clone());
         async move {
@@ -128,7 +108,7 @@ pub(crate) async fn run(client: Client, cfg: Config, stop: watch::Receiver<bool>
         }
     };
     let recorder = Recorder::new(client.clone(), COMPONENT, None);
-    let bindings = pods::watch_bindings(client.clone(), recorder.clone(), nodes.clone());
+    let bindings = pods::watch_bindings(&informers, recorder.clone());
     let mut lc = Lifecycle {
         recorder,
         client,
@@ -143,9 +123,7 @@ pub(crate) async fn run(client: Client, cfg: Config, stop: watch::Receiver<bool>
         retry_pods: HashSet::new(),
     };
     let passes = async move {
-        if lc.nodes.wait_until_ready().await.is_err() || lc.leases.wait_until_ready().await.is_err() {
-            return;
-        }
+        tokio::join!(lc.nodes.wait_synced(), lc.leases.wait_synced());
         tracing::info!(grace = ?lc.cfg.grace, period = ?lc.cfg.period, "node lifecycle controller starting");
         let mut monitor = tokio::time::interval(lc.cfg.period);
         let mut taint = tokio::time::interval(TAINT_PERIOD);
@@ -161,13 +139,7 @@ pub(crate) async fn run(client: Client, cfg: Config, stop: watch::Receiver<bool>
     let result = rkube_client::until_stopped(
         "node lifecycle controller",
         async {
-            tokio::join!(
-                Box::pin(node_loop),
-                Box::pin(lease_loop),
-                Box::pin(no_schedule),
-                Box::pin(passes),
-                Box::pin(bindings)
-            );
+            tokio::join!(Box::pin(no_schedule), Box::pin(passes), Box::pin(bindings));
         },
         stop,
     )
@@ -177,8 +149,8 @@ pub(crate) async fn run(client: Client, cfg: Config, stop: watch::Receiver<bool>
 }
 
 /// Upstream's `doNoScheduleTaintingPass` and `reconcileNodeLabels` for one node.
-async fn no_schedule_pass(api: &Api<Node>, nodes: &Store<Node>, name: &str) -> Result<()> {
-    let Some(node) = nodes.get(&ObjectRef::new(name)) else { return Ok(()) };
+async fn no_schedule_pass(api: &Api<Node>, nodes: &Informer<Node>, name: &str) -> Result<()> {
+    let Some(node) = nodes.get("", name) else { return Ok(()) };
     let labels = writes::labels_to_mirror(&node);
     if !labels.is_empty() {
         writes::set_labels(api, name, &labels).await?;
@@ -198,7 +170,7 @@ impl Lifecycle {
 
     /// Upstream's `monitorNodeHealth`.
     async fn monitor_pass(&mut self) {
-        let nodes = self.nodes.state();
+        let nodes = self.nodes.list();
         let names: HashSet<String> = nodes.iter().map(|n| n.name_any()).collect();
         for node in &nodes {
             let name = node.name_any();
@@ -267,7 +239,7 @@ impl Lifecycle {
     async fn check_node(&mut self, node: &Node) -> Result<Option<String>> {
         let name = node.name_any();
         let observed = health::condition(node, "Ready").cloned();
-        let lease = self.leases.get(&ObjectRef::new(&name).within(LEASE_NAMESPACE));
+        let lease = self.leases.get(LEASE_NAMESPACE, &name);
         let renew = lease.as_ref().and_then(|l| l.spec.as_ref()).and_then(|s| s.renew_time.clone());
         let now = Instant::now();
         let mut h = health::observe(self.health.remove(&name), observed.as_ref(), renew.as_ref(), now);
@@ -369,7 +341,7 @@ impl Lifecycle {
             }
         }
         for (zone, name) in due {
-            let Some(node) = self.nodes.get(&ObjectRef::new(&name)) else { continue };
+            let Some(node) = self.nodes.get("", &name) else { continue };
             let Some(ready) = health::condition(&node, "Ready") else {
                 self.tainter(&zone).retry(name);
                 continue;

@@ -2,18 +2,17 @@
 //! `NodeNotReady` event) when their node goes down, and a pod newly bound to a node that is not Ready is
 //! marked at once (upstream's `processPod`).
 
-use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ListParams, PostParams};
-use kube::runtime::WatchStreamExt;
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 use rkube_client::api::is_not_found;
 use rkube_client::events::{EventType, Recorder};
+use rkube_client::informer::{Change, Informer, SharedInformers};
+use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
 
 use super::health;
@@ -58,40 +57,47 @@ pub(crate) async fn mark_pods_not_ready(client: &Client, recorder: &Recorder, no
     failed.map_or(Ok(()), Err)
 }
 
-/// Watches pods and marks those newly bound to a node whose Ready condition is not True.
-pub(crate) async fn watch_bindings(client: Client, recorder: Recorder, nodes: Store<Node>) {
-    let mut events =
-        watcher::watcher(Api::<Pod>::all(client.clone()), watcher::Config::default()).default_backoff().boxed();
-    // Each pod's node as last seen: only a new binding is acted on.
-    let mut bound: HashMap<(String, String), String> = HashMap::new();
-    while let Some(event) = events.next().await {
-        let pod = match event {
-            Ok(Event::Apply(p) | Event::InitApply(p)) => p,
-            Ok(Event::Delete(p)) => {
-                bound.remove(&(p.namespace().unwrap_or_default(), p.name_any()));
-                continue;
+/// Whether `node`'s Ready condition is there and not True (a node not in the cache counts as Ready).
+fn node_not_ready(nodes: &Informer<Node>, node: &str) -> bool {
+    nodes.get("", node).and_then(|n| health::condition(&n, "Ready").map(|c| c.status != "True")).unwrap_or(false)
+}
+
+/// The node `pod` is bound to, if any.
+fn node_of(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).filter(|n| !n.is_empty())
+}
+
+/// Follows pod changes and marks those newly bound to a node whose Ready condition is not True; the
+/// returned future is the worker doing the writes.
+pub(crate) fn watch_bindings(informers: &SharedInformers, recorder: Recorder) -> impl Future<Output = ()> + use<> {
+    let (pods, nodes) = (informers.get::<Pod>(), informers.get::<Node>());
+    let client = informers.client().clone();
+    let queue = WorkQueue::<(String, String)>::new(Duration::from_millis(100), Duration::from_secs(30));
+    {
+        let (queue, nodes) = (queue.clone(), nodes.clone());
+        pods.on_change(move |c| {
+            let Change::Object { old, new: Some(pod) } = c else { return };
+            let Some(node) = node_of(pod) else { return };
+            // Only a new binding is acted on (a pod first seen counts as newly bound).
+            if old.and_then(node_of) == Some(node) || !node_not_ready(&nodes, node) {
+                return;
             }
-            Ok(Event::Init | Event::InitDone) => continue,
-            Err(e) => {
-                tracing::debug!(error = %e, "node lifecycle: pod watch");
-                continue;
+            queue.add((pod.namespace().unwrap_or_default(), pod.name_any()));
+        });
+    }
+    async move {
+        while let Some(key) = queue.get().await {
+            let pod = pods.get(&key.0, &key.1);
+            if let Some(pod) = pod
+                && let Some(node) = node_of(&pod)
+                && node_not_ready(&nodes, node)
+                && let Err(e) = mark_pod(&client, &recorder, (*pod).clone()).await
+            {
+                // The next change of the pod, or the node's next transition, tries again.
+                tracing::info!(node = %node, error = %e, "marking a pod bound to a not-Ready node not ready");
             }
-        };
-        let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()).filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let key = (pod.namespace().unwrap_or_default(), pod.name_any());
-        if bound.get(&key) == Some(&node) {
-            continue;
-        }
-        bound.insert(key, node.clone());
-        let not_ready = nodes
-            .get(&ObjectRef::new(&node))
-            .and_then(|n| health::condition(&n, "Ready").map(|c| c.status != "True"))
-            .unwrap_or(false);
-        if not_ready && let Err(e) = mark_pod(&client, &recorder, pod).await {
-            // The next change of the pod, or the node's next transition, tries again.
-            tracing::info!(node = %node, error = %e, "marking a pod bound to a not-Ready node not ready");
+            queue.forget(&key);
+            queue.done(&key);
         }
     }
 }

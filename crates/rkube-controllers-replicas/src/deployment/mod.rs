@@ -21,21 +21,22 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 
-use crate::cache::{Cache, Change, ObjKey};
 use crate::claim::{Owner, claim};
+use crate::key::{ObjKey, same_version};
 use crate::replicaset::refers_to;
 use crate::worker;
 use rkube_client::Result;
 use rkube_client::events::{EventType, Recorder};
+use rkube_client::informer::{Change, Informer};
 use rkube_client::pods::{controller_of, controller_ref, matches};
 use rkube_client::queue::WorkQueue;
 
-/// The Deployment controller and what it shares with the informers.
+/// The Deployment controller and the shared informers it reads.
 pub(crate) struct Controller {
     client: Client,
-    deployments: Arc<Cache<Deployment>>,
-    replica_sets: Arc<Cache<ReplicaSet>>,
-    pods: Arc<Cache<Pod>>,
+    deployments: Informer<Deployment>,
+    replica_sets: Informer<ReplicaSet>,
+    pods: Informer<Pod>,
     queue: Arc<WorkQueue<ObjKey>>,
     recorder: Recorder,
 }
@@ -47,9 +48,9 @@ impl Controller {
     /// A controller over the shared caches.
     pub(crate) fn new(
         client: Client,
-        deployments: Arc<Cache<Deployment>>,
-        replica_sets: Arc<Cache<ReplicaSet>>,
-        pods: Arc<Cache<Pod>>,
+        deployments: Informer<Deployment>,
+        replica_sets: Informer<ReplicaSet>,
+        pods: Informer<Pod>,
     ) -> Arc<Self> {
         Arc::new(Controller {
             recorder: Recorder::new(client.clone(), "deployment-controller", None),
@@ -77,11 +78,14 @@ impl Controller {
     }
 
     /// A Deployment changed.
-    pub(crate) fn on_deployment(&self, change: &Change<Deployment>) {
-        match change {
-            Change::Added(d) | Change::Updated { new: d, .. } | Change::Deleted(d) => {
-                self.queue.add(ObjKey::of(d.as_ref()))
+    pub(crate) fn on_deployment(&self, change: &Change<'_, Deployment>) {
+        match *change {
+            Change::Object { old: Some(old), new: Some(new) } if same_version(old, new) => {}
+            Change::Object { new: Some(d), .. } | Change::Object { old: Some(d), new: None } => {
+                self.queue.add(ObjKey::of(d))
             }
+            // A relist, or the replay to a late handler, already reported each Deployment that differs.
+            Change::Object { old: None, new: None } | Change::Relisted => {}
         }
     }
 
@@ -90,7 +94,7 @@ impl Controller {
             return None;
         }
         let key = ObjKey { ns: ns.to_owned(), name: r.name.clone() };
-        let d = self.deployments.get(&key)?;
+        let d = self.deployments.get(&key.ns, &key.name)?;
         (d.metadata.uid.as_deref() == Some(r.uid.as_str())).then_some(key)
     }
 
@@ -100,7 +104,7 @@ impl Controller {
         let empty = Default::default();
         let labels = rs.metadata.labels.as_ref().unwrap_or(&empty);
         self.deployments
-            .list(&ns)
+            .list_namespace(&ns)
             .iter()
             .filter(|d| {
                 let sel = d.spec.as_ref().and_then(|s| rkube_client::pods::selector(&s.selector).ok().flatten());
@@ -111,22 +115,25 @@ impl Controller {
     }
 
     /// A ReplicaSet changed (upstream's add/update/deleteReplicaSet handlers).
-    pub(crate) fn on_replica_set(&self, change: &Change<ReplicaSet>) {
+    pub(crate) fn on_replica_set(&self, change: &Change<'_, ReplicaSet>) {
         let enqueue_owner = |rs: &ReplicaSet| {
             let ns = rs.namespace().unwrap_or_default();
             if let Some(key) = controller_of(&rs.metadata).and_then(|r| self.resolve(&ns, r)) {
                 self.queue.add(key);
             }
         };
-        match change {
-            Change::Added(rs) => match controller_of(&rs.metadata) {
+        match *change {
+            Change::Object { old: None, new: Some(rs) } => match controller_of(&rs.metadata) {
                 Some(_) => enqueue_owner(rs),
                 None if rs.metadata.deletion_timestamp.is_none() => {
                     self.selecting(rs).into_iter().for_each(|k| self.queue.add(k))
                 }
                 None => {}
             },
-            Change::Updated { old, new } => {
+            Change::Object { old: Some(old), new: Some(new) } => {
+                if same_version(old, new) {
+                    return;
+                }
                 let (old_ref, new_ref) = (controller_of(&old.metadata), controller_of(&new.metadata));
                 let ref_changed = old_ref.map(|r| &r.uid) != new_ref.map(|r| &r.uid);
                 if ref_changed && old_ref.is_some() {
@@ -140,18 +147,20 @@ impl Controller {
                     None => {}
                 }
             }
-            Change::Deleted(rs) => enqueue_owner(rs),
+            Change::Object { old: Some(rs), new: None } => enqueue_owner(rs),
+            // A relist, or the replay to a late handler, already reported each ReplicaSet that differs.
+            Change::Object { old: None, new: None } | Change::Relisted => {}
         }
     }
 
     /// A pod changed: a Recreate rollout waits for the old pods to be gone.
-    pub(crate) fn on_pod(&self, change: &Change<Pod>) {
-        let Change::Deleted(pod) = change else { return };
+    pub(crate) fn on_pod(&self, change: &Change<'_, Pod>) {
+        let Change::Object { old: Some(pod), new: None } = *change else { return };
         let ns = pod.namespace().unwrap_or_default();
         let Some(r) = controller_of(&pod.metadata).filter(|r| refers_to::<ReplicaSet>(r)) else { return };
-        let Some(rs) = self.replica_sets.get(&ObjKey { ns: ns.clone(), name: r.name.clone() }) else { return };
+        let Some(rs) = self.replica_sets.get(&ns, &r.name) else { return };
         let Some(key) = controller_of(&rs.metadata).and_then(|r| self.resolve(&ns, r)) else { return };
-        let recreate = self.deployments.get(&key).is_some_and(|d| !surge::is_rolling(&d));
+        let recreate = self.deployments.get(&key.ns, &key.name).is_some_and(|d| !surge::is_rolling(&d));
         if recreate {
             self.queue.add(key);
         }
@@ -159,7 +168,7 @@ impl Controller {
 
     /// Reconciles one Deployment (upstream's `syncDeployment`); returns when to look again, if a time matters.
     async fn sync(&self, key: &ObjKey) -> Result<Option<Duration>> {
-        let Some(cached) = self.deployments.get(key) else { return Ok(None) };
+        let Some(cached) = self.deployments.get(&key.ns, &key.name) else { return Ok(None) };
         let mut d = (*cached).clone();
         let selector = d.spec.as_ref().map(|s| rkube_client::pods::selector(&s.selector));
         let selector = match selector {
@@ -201,7 +210,7 @@ impl Controller {
         };
         let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &ns);
         let empty = Default::default();
-        let claimed = claim(&owner, &api, self.replica_sets.list(&ns), |rs| {
+        let claimed = claim(&owner, &api, self.replica_sets.list_namespace(&ns), |rs| {
             matches(Some(selector), rs.metadata.labels.as_ref().unwrap_or(&empty))
         })
         .await?;
@@ -212,7 +221,7 @@ impl Controller {
         let mut map: PodMap =
             rs_list.iter().filter_map(|rs| rs.metadata.uid.clone()).map(|u| (u, Vec::new())).collect();
         let Some(ns) = rs_list.first().and_then(|rs| rs.namespace()) else { return map };
-        for pod in self.pods.list(&ns) {
+        for pod in self.pods.list_namespace(&ns) {
             if let Some(list) = controller_of(&pod.metadata).and_then(|r| map.get_mut(&r.uid)) {
                 list.push(pod);
             }

@@ -138,7 +138,7 @@ impl Controller {
             match api.delete(&rs.name_any(), &DeleteParams::default()).await {
                 Ok(_) => {}
                 Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(Error::api(format!("deleting old replica set {}", crate::cache::name_of(rs)), e)),
+                Err(e) => return Err(Error::api(format!("deleting old replica set {}", crate::key::name_of(rs)), e)),
             }
         }
         Ok(())

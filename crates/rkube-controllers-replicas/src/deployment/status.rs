@@ -44,7 +44,7 @@ impl Controller {
         let api: Api<Deployment> = Api::namespaced(self.client.clone(), &d.namespace().unwrap_or_default());
         crate::worker::patch_status(&api, &d.name_any(), &status_patch(&old, &status))
             .await
-            .map_err(|e| Error::api(format!("updating the status of deployment {}", crate::cache::name_of(d)), e))?;
+            .map_err(|e| Error::api(format!("updating the status of deployment {}", crate::key::name_of(d)), e))?;
         d.status = Some(status);
         Ok(())
     }

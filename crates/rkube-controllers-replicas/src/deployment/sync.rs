@@ -186,7 +186,7 @@ impl Controller {
         let patch = json!({"metadata": {"annotations": {history::REVISION: revision}}});
         api.patch(&d.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| Error::api(format!("setting the revision of deployment {}", crate::cache::name_of(d)), e))?;
+            .map_err(|e| Error::api(format!("setting the revision of deployment {}", crate::key::name_of(d)), e))?;
         Ok(())
     }
 
@@ -195,7 +195,7 @@ impl Controller {
         let api: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &rs.namespace().unwrap_or_default());
         api.replace(&rs.name_any(), &PostParams::default(), rs)
             .await
-            .map_err(|e| Error::api(format!("updating replica set {}", crate::cache::name_of(rs)), e))
+            .map_err(|e| Error::api(format!("updating replica set {}", crate::key::name_of(rs)), e))
     }
 }
 

@@ -12,7 +12,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use super::Controller;
 use super::kind::Replicated;
 use super::rank::pods_to_delete;
-use crate::cache::ObjKey;
+use crate::key::ObjKey;
 use rkube_client::api::{is_namespace_terminating, is_not_found};
 use rkube_client::events::EventType;
 use rkube_client::pods::{controller_of, pod_from_template};
@@ -157,13 +157,13 @@ impl<K: Replicated> Controller<K> {
         let ns = owner.namespace().unwrap_or_default();
         let siblings: Vec<String> = self
             .owners
-            .list(&ns)
+            .list_namespace(&ns)
             .iter()
             .filter(|o| controller_of(o.meta()).is_some_and(|r| r.uid == parent.uid))
             .filter_map(|o| o.meta().uid.clone())
             .collect();
         self.pods
-            .list(&ns)
+            .list_namespace(&ns)
             .into_iter()
             .filter(|p| controller_of(&p.metadata).is_some_and(|r| siblings.contains(&r.uid)))
             .collect()

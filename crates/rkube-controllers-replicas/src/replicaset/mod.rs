@@ -15,11 +15,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
 use kube::{Client, Resource, ResourceExt};
 
-use crate::cache::{Cache, Change, ObjKey};
 use crate::claim::{Owner, claim};
 use crate::expectations::Expectations;
+use crate::key::{ObjKey, same_version};
 use crate::worker;
 use rkube_client::events::Recorder;
+use rkube_client::informer::{Change, Informer};
 use rkube_client::pods::{controller_of, controller_ref, is_active, matches};
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
@@ -27,11 +28,11 @@ use rkube_client::{Error, Result};
 pub(crate) use kind::Replicated;
 pub(crate) use manage::message;
 
-/// One replica controller and what it shares with the informers.
+/// One replica controller and the shared informers it reads.
 pub(crate) struct Controller<K> {
     client: Client,
-    owners: Arc<Cache<K>>,
-    pods: Arc<Cache<Pod>>,
+    owners: Informer<K>,
+    pods: Informer<Pod>,
     queue: Arc<WorkQueue<ObjKey>>,
     expectations: Expectations,
     recorder: Recorder,
@@ -45,7 +46,7 @@ pub(crate) fn refers_to<K: Resource<DynamicType = ()>>(r: &OwnerReference) -> bo
 
 impl<K: Replicated> Controller<K> {
     /// A controller over the shared caches.
-    pub(crate) fn new(client: Client, owners: Arc<Cache<K>>, pods: Arc<Cache<Pod>>) -> Arc<Self> {
+    pub(crate) fn new(client: Client, owners: Informer<K>, pods: Informer<Pod>) -> Arc<Self> {
         Arc::new(Controller {
             recorder: Recorder::new(client.clone(), K::COMPONENT, None),
             client,
@@ -72,14 +73,17 @@ impl<K: Replicated> Controller<K> {
     }
 
     /// An owner changed.
-    pub(crate) fn on_owner(&self, change: &Change<K>) {
-        match change {
-            Change::Added(o) | Change::Updated { new: o, .. } => self.queue.add(ObjKey::of(o.as_ref())),
-            Change::Deleted(o) => {
-                let key = ObjKey::of(o.as_ref());
+    pub(crate) fn on_owner(&self, change: &Change<'_, K>) {
+        match *change {
+            Change::Object { old: Some(old), new: Some(new) } if same_version(old, new) => {}
+            Change::Object { new: Some(o), .. } => self.queue.add(ObjKey::of(o)),
+            Change::Object { old: Some(o), new: None } => {
+                let key = ObjKey::of(o);
                 self.expectations.forget(&key);
                 self.queue.add(key);
             }
+            // A relist, or the replay to a late handler, already reported each object that differs.
+            Change::Object { old: None, new: None } | Change::Relisted => {}
         }
     }
 
@@ -89,7 +93,7 @@ impl<K: Replicated> Controller<K> {
             return None;
         }
         let key = ObjKey { ns: ns.to_owned(), name: r.name.clone() };
-        let owner = self.owners.get(&key)?;
+        let owner = self.owners.get(&key.ns, &key.name)?;
         (owner.meta().uid.as_deref() == Some(r.uid.as_str())).then_some(key)
     }
 
@@ -99,7 +103,7 @@ impl<K: Replicated> Controller<K> {
         let empty = Default::default();
         let labels = pod.metadata.labels.as_ref().unwrap_or(&empty);
         self.owners
-            .list(&ns)
+            .list_namespace(&ns)
             .iter()
             .filter(|o| o.pod_selector().ok().flatten().is_some_and(|s| matches(Some(&s), labels)))
             .map(|o| ObjKey::of(o.as_ref()))
@@ -115,9 +119,9 @@ impl<K: Replicated> Controller<K> {
     }
 
     /// A pod changed (upstream's addPod/updatePod/deletePod handlers).
-    pub(crate) fn on_pod(&self, change: &Change<Pod>) {
-        match change {
-            Change::Added(pod) => {
+    pub(crate) fn on_pod(&self, change: &Change<'_, Pod>) {
+        match *change {
+            Change::Object { old: None, new: Some(pod) } => {
                 if pod.metadata.deletion_timestamp.is_some() {
                     return self.pod_gone(pod);
                 }
@@ -132,7 +136,10 @@ impl<K: Replicated> Controller<K> {
                     None => self.selecting(pod).into_iter().for_each(|k| self.queue.add(k)),
                 }
             }
-            Change::Updated { old, new } => {
+            Change::Object { old: Some(old), new: Some(new) } => {
+                if same_version(old, new) {
+                    return;
+                }
                 let labels_changed = old.metadata.labels != new.metadata.labels;
                 if new.metadata.deletion_timestamp.is_some() {
                     self.pod_gone(new);
@@ -159,13 +166,15 @@ impl<K: Replicated> Controller<K> {
                     None => {}
                 }
             }
-            Change::Deleted(pod) => self.pod_gone(pod),
+            Change::Object { old: Some(pod), new: None } => self.pod_gone(pod),
+            // A relist, or the replay to a late handler, already reported each pod that differs.
+            Change::Object { old: None, new: None } | Change::Relisted => {}
         }
     }
 
     /// Reconciles one owner; returns when to look again, if a time matters.
     async fn sync(&self, key: &ObjKey) -> Result<Option<Duration>> {
-        let Some(owner) = self.owners.get(key) else {
+        let Some(owner) = self.owners.get(&key.ns, &key.name) else {
             self.expectations.forget(key);
             return Ok(None);
         };
@@ -181,7 +190,8 @@ impl<K: Replicated> Controller<K> {
                 return Ok(None);
             }
         };
-        let candidates: Vec<Arc<Pod>> = self.pods.list(&key.ns).into_iter().filter(|p| is_active(p)).collect();
+        let candidates: Vec<Arc<Pod>> =
+            self.pods.list_namespace(&key.ns).into_iter().filter(|p| is_active(p)).collect();
         let claim_owner = Owner {
             api: Api::<K>::namespaced(self.client.clone(), &key.ns),
             obj: owner.as_ref(),
