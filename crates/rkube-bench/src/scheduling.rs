@@ -99,6 +99,13 @@ async fn namespace(c: &kube::Client, name: &str) -> anyhow::Result<()> {
     let mut n = Namespace::default();
     n.metadata.name = Some(name.to_owned());
     ns.create(&PostParams::default(), &n).await.with_context(|| format!("creating namespace {name}"))?;
+    // Pods are admitted only once the service-account controller made the namespace's `default` account.
+    let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(c.clone(), name);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sas.get_opt("default").await?.is_none() {
+        anyhow::ensure!(Instant::now() < deadline, "no default service account in {name} after 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     Ok(())
 }
 
