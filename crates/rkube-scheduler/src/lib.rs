@@ -1,6 +1,26 @@
-//! rkube's scheduler.
+//! rkube's scheduler: upstream kube-scheduler's default profile. Pending pods of `default-scheduler` are
+//! taken from a priority queue with backoff, filtered and scored over a cache of nodes and placed pods
+//! (with assumed pods counted the moment they are picked), bound through `pods/binding`, and explained
+//! with upstream's FailedScheduling wording when they fit nowhere; higher-priority pods preempt lower ones.
 //!
-//! **Not built yet**: [`run`] only waits for its stop signal (the crate is being written).
+//! Modules: `cache` (nodes and placed pods), `queue`, `framework` (one file per plugin), `schedule` (one
+//! attempt), `preemption`, `diagnosis` (the failure message), `state` + `informers` (watch events),
+//! `actions` (API writes), `scheduler` (the loop).
+
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod actions;
+mod cache;
+mod diagnosis;
+mod framework;
+mod informers;
+mod podinfo;
+mod preemption;
+mod queue;
+mod resources;
+mod schedule;
+mod scheduler;
+mod state;
 
 use tokio::sync::watch;
 
@@ -8,6 +28,8 @@ use tokio::sync::watch;
 pub const USER: &str = "system:kube-scheduler";
 /// Its group: `system:masters` until rkube's RBAC bootstrap has upstream's `system:kube-scheduler` role.
 pub const GROUP: &str = "system:masters";
+/// The Lease the scheduler instances elect their leader on (in `kube-system`).
+const LEASE: &str = "kube-scheduler";
 
 /// Everything the scheduler needs to run.
 #[derive(Clone, Debug)]
@@ -26,9 +48,16 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
     ready: watch::Sender<bool>,
 ) -> rkube_client::Result<()> {
-    let _ = config;
+    let client = kube::Client::try_from(config.kube).map_err(rkube_client::Error::Client)?;
+    client.apiserver_version().await.map_err(|e| rkube_client::Error::api("reading the API server's version", e))?;
     let _ = ready.send(true);
-    let mut shutdown = shutdown;
-    rkube_client::stopped(&mut shutdown).await;
-    Ok(())
+    if config.leader_elect {
+        let c = client.clone();
+        rkube_client::leader::run_elected(client, LEASE, config.identity, shutdown, move |stop| {
+            scheduler::run(c.clone(), stop)
+        })
+        .await
+    } else {
+        scheduler::run(client, shutdown).await
+    }
 }
