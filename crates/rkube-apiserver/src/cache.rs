@@ -98,7 +98,7 @@ impl Cache {
         prefix: String,
         shutdown: watch::Receiver<bool>,
     ) -> rkube_store::Result<Arc<Cache>> {
-        let (events, _) = broadcast::channel(4096);
+        let (events, _) = broadcast::channel(16_384);
         let (progress, _) = watch::channel(0);
         let (resets, _) = watch::channel(0);
         let cache = Arc::new(Cache {

@@ -60,6 +60,21 @@ struct Encoder {
 }
 
 impl Encoder {
+    /// A watch event of a cached object: for JSON, its JSON serialized once and shared by every watcher.
+    fn cached(&mut self, ty: &str, obj: &crate::cache::CachedObject) -> Bytes {
+        if self.out == Output::Table {
+            return self.event(ty, &obj.value);
+        }
+        let json = obj.json();
+        let mut line = Vec::with_capacity(json.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(ty.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(json);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+
     fn event(&mut self, ty: &str, obj: &Value) -> Bytes {
         let object = if self.out == Output::Table && ty != "BOOKMARK" && ty != "ERROR" {
             let meta =
@@ -164,7 +179,7 @@ async fn run(
             // No resourceVersion: the current state as synthetic ADDED events, then what follows.
             let (objects, rev, rx) = cache.snapshot_and_subscribe(&filter.prefix);
             for o in objects.iter().filter(|o| filter.matches_object(&o.value)) {
-                if tx.send(enc.event("ADDED", &o.value)).await.is_err() {
+                if tx.send(enc.cached("ADDED", o)).await.is_err() {
                     return;
                 }
             }
@@ -207,7 +222,16 @@ async fn run(
                 None => tokio::select! {
                     r = rx.recv() => match r {
                         Ok(e) => Some(e),
-                        // A watcher that fell too far behind is closed; the client resumes from its last resourceVersion.
+                        // Fell behind the live events (a slow client, a burst of other resources' changes): carry
+                        // on from the cache's history after the last event seen, the client noticing nothing.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => match cache.watch_from(last_rv) {
+                            WatchStart::Ok(replay, fresh) => {
+                                source = Source::Cache(replay.into_iter(), fresh);
+                                continue;
+                            }
+                            // Further back than the history: the client resumes from its resourceVersion or relists.
+                            WatchStart::TooOld => return,
+                        },
                         Err(_) => return,
                     },
                     _ = ticker.tick() => None,
@@ -259,7 +283,7 @@ async fn run(
             (EventKind::Deleted, true, false) => "DELETED",
             _ => continue,
         };
-        if tx.send(enc.event(ty, &ev.object.value)).await.is_err() {
+        if tx.send(enc.cached(ty, &ev.object)).await.is_err() {
             return;
         }
     }
