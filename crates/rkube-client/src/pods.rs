@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::core::{Selector, SelectorExt};
 use kube::{Resource, ResourceExt};
@@ -46,6 +46,22 @@ pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: k8s_openapi::jiff::T
         None => false,
         Some(_) if min_ready_seconds <= 0 => true,
         Some(since) => now.as_second() - since.as_second() >= i64::from(min_ready_seconds),
+    }
+}
+
+/// Whether `t` tolerates `taint` (upstream's `Toleration.ToleratesTaint`): an empty effect or key matches
+/// any, operator `Exists` ignores the value, `Equal` (the default) compares it.
+pub fn tolerates(t: &Toleration, taint: &Taint) -> bool {
+    if t.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+        return false;
+    }
+    if t.key.as_deref().is_some_and(|k| !k.is_empty() && k != taint.key) {
+        return false;
+    }
+    match t.operator.as_deref().unwrap_or("Equal") {
+        "Exists" => true,
+        "" | "Equal" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
+        _ => false,
     }
 }
 
@@ -155,6 +171,24 @@ mod tests {
         let mut done = pod.clone();
         done.status.as_mut().map(|s| s.phase = Some("Succeeded".into()));
         assert!(!is_active(&done));
+    }
+
+    #[test]
+    fn tolerations_match_taints_as_upstream() {
+        let taint = Taint { key: "k".into(), value: Some("v".into()), effect: "NoSchedule".into(), time_added: None };
+        let tol = |key: &str, op: &str, value: &str, effect: &str| Toleration {
+            key: Some(key.into()),
+            operator: Some(op.into()),
+            value: Some(value.into()),
+            effect: Some(effect.into()),
+            toleration_seconds: None,
+        };
+        assert!(tolerates(&tol("k", "Equal", "v", "NoSchedule"), &taint));
+        assert!(tolerates(&tol("k", "", "v", ""), &taint));
+        assert!(tolerates(&tol("", "Exists", "", ""), &taint));
+        assert!(!tolerates(&tol("k", "Equal", "w", "NoSchedule"), &taint));
+        assert!(!tolerates(&tol("k", "Exists", "", "NoExecute"), &taint));
+        assert!(!tolerates(&tol("other", "Exists", "", ""), &taint));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::core::v1::{Taint, Toleration};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
+pub(crate) use rkube_client::pods::tolerates;
 
 /// A NoExecute taint on a node and when it counts as added.
 #[derive(Clone, Debug, PartialEq)]
@@ -24,23 +25,6 @@ pub(crate) enum Verdict {
     At(Timestamp),
     /// Every taint is tolerated forever (or there is none).
     Never,
-}
-
-/// Whether `t` tolerates `taint` (an empty effect or key matches any; operator `Exists` ignores the value).
-pub(crate) fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    let effect = t.effect.as_deref().unwrap_or("");
-    let key = t.key.as_deref().unwrap_or("");
-    if !effect.is_empty() && effect != taint.effect {
-        return false;
-    }
-    if !key.is_empty() && key != taint.key {
-        return false;
-    }
-    match t.operator.as_deref().unwrap_or("") {
-        "" | "Equal" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        "Exists" => true,
-        _ => false,
-    }
 }
 
 /// When `taint` counts as added: its `timeAdded` (clamped to `now`, in case the writer's clock runs

@@ -11,26 +11,12 @@ use k8s_openapi::api::core::v1::{
 };
 
 use crate::history::POD_REVISION_LABEL;
+pub(crate) use rkube_client::pods::tolerates;
 
 /// The label carrying the DaemonSet's template generation (deprecated upstream, still written).
 pub(crate) const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
 /// The DaemonSet annotation the API server keeps the template generation in.
 pub(crate) const TEMPLATE_GENERATION_ANNOTATION: &str = "deprecated.daemonset.template.generation";
-
-/// Whether `toleration` tolerates `taint` (upstream's `ToleratesTaint`).
-pub(crate) fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if t.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
-        return false;
-    }
-    if t.key.as_deref().is_some_and(|k| !k.is_empty() && k != taint.key) {
-        return false;
-    }
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => true,
-        "Equal" | "" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        _ => false,
-    }
-}
 
 /// The first taint among those `filter` keeps that no toleration tolerates.
 fn untolerated<'a>(

@@ -9,20 +9,7 @@ use crate::podinfo::PodInfo;
 
 pub(crate) const NAME: &str = "TaintToleration";
 
-/// Upstream's `Toleration.ToleratesTaint`.
-pub(crate) fn tolerates(t: &Toleration, taint: &Taint) -> bool {
-    if t.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
-        return false;
-    }
-    if t.key.as_deref().is_some_and(|k| !k.is_empty() && k != taint.key) {
-        return false;
-    }
-    match t.operator.as_deref().unwrap_or("Equal") {
-        "Exists" => true,
-        "" | "Equal" => t.value.as_deref().unwrap_or("") == taint.value.as_deref().unwrap_or(""),
-        _ => false,
-    }
-}
+pub(crate) use rkube_client::pods::tolerates;
 
 /// Whether any of `tolerations` tolerates `taint`.
 pub(crate) fn tolerated(taint: &Taint, tolerations: &[Toleration]) -> bool {
