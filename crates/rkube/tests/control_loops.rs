@@ -2,7 +2,8 @@
 //! (`rkube sim nodes`) and kubectl 1.33: objects that cannot be satisfied get upstream's errors or
 //! conditions and no loop spins (the API writes over a minute are counted and bounded); two servers on one
 //! store run one scheduler and one controller manager, and killing the leader (SIGKILL, no release) hands
-//! both over within the lease duration.
+//! both over within the lease duration; a node that stops renewing its Lease turns Unknown and its pods are
+//! replaced on the other nodes after their (shortened) toleration.
 
 mod common;
 
@@ -171,4 +172,51 @@ fn killing_the_leading_server_hands_scheduler_and_controllers_over() {
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+#[test]
+fn pods_of_a_node_that_stops_renewing_are_replaced_elsewhere() {
+    let s = Server::start_with(&["--node-monitor-grace-period", "5s"]);
+    // Leases renewed every second, well inside the 5 s grace period.
+    let _healthy = Sim::start(&s, &["--count", "2", "--renew-interval", "1s"]);
+    let mut doomed = Sim::start(&s, &["--count", "1", "--first-index", "2", "--renew-interval", "1s"]);
+    // Pods tolerate an unreachable node for 2 s instead of the 300 s the admission plugin would give them.
+    let deployment = r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web"},
+        "spec":{"replicas":6,"selector":{"matchLabels":{"app":"web"}},
+        "template":{"metadata":{"labels":{"app":"web"}},"spec":{
+            "tolerations":[{"key":"node.kubernetes.io/unreachable","operator":"Exists","effect":"NoExecute","tolerationSeconds":2},
+                           {"key":"node.kubernetes.io/not-ready","operator":"Exists","effect":"NoExecute","tolerationSeconds":2}],
+            "containers":[{"name":"c","image":"busybox"}]}}}}"#;
+    assert!(s.kubectl_stdin(V, &["create", "-f", "-"], deployment).status.success());
+    // Live (not terminating) Ready pods by node.
+    let placed = |s: &Server| -> Vec<String> {
+        let pods = common::json(s, &["get", "pods", "-l", "app=web"]);
+        pods["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+            .filter(|p| {
+                p["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            })
+            .map(|p| p["spec"]["nodeName"].as_str().unwrap_or("").to_owned())
+            .collect()
+    };
+    // The scheduler's default spreading puts some of them on sim-2.
+    eventually(&s, 60, "six pods Ready, some on sim-2", || {
+        let on = placed(&s);
+        on.len() == 6 && on.iter().any(|n| n == "sim-2")
+    });
+    // The node's kubelet dies: its Lease is no longer renewed.
+    doomed.kill();
+    eventually(&s, 60, "sim-2 turns Unknown and its pods are replaced on the other nodes", || {
+        let ready =
+            s.ok(V, &["get", "node", "sim-2", "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+        let on = placed(&s);
+        ready == "Unknown" && on.len() == 6 && on.iter().all(|n| n != "sim-2")
+    });
+    let taints = s.ok(V, &["get", "node", "sim-2", "-o", "jsonpath={.spec.taints[*].key}"]);
+    assert!(taints.contains("node.kubernetes.io/unreachable"), "{taints}");
 }
