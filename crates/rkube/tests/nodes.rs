@@ -9,9 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -344,53 +342,6 @@ fn wait_cidr(s: &Server, kubeconfig: &Path, node: &str) -> String {
     cidr
 }
 
-/// A second server process on the data dir of a stopped one (its store and certificates).
-struct Restarted {
-    child: Child,
-    kubeconfig: PathBuf,
-}
-
-impl Restarted {
-    fn start(dir: &Path) -> Restarted {
-        let kubeconfig = dir.join("restarted-kubeconfig.yaml");
-        let log = std::fs::File::create(dir.join("restarted.log")).expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["server", "--disable-agent", "--node-name", "test-node", "--bind-address", "127.0.0.1"])
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--https-listen-port", &common::free_port().to_string()])
-            .arg("--write-kubeconfig")
-            .arg(&kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("restart rkube server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let r = Restarted { child, kubeconfig };
-        assert!(
-            rx.recv_timeout(Duration::from_secs(60)).is_ok(),
-            "restarted server not ready:\n{}",
-            std::fs::read_to_string(dir.join("restarted.log")).unwrap_or_default()
-        );
-        r
-    }
-}
-
-impl Drop for Restarted {
-    fn drop(&mut self) {
-        common::stop_child(&mut self.child);
-    }
-}
-
 fn in_cluster_range(cidr: &str) -> bool {
     cidr.starts_with("172.30.") && cidr.ends_with(".0/24")
 }
@@ -418,7 +369,8 @@ fn nodes_get_distinct_pod_cidrs_that_survive_a_restart() {
     let placeholder = tempfile::Builder::new().tempdir_in(s.dir.path()).expect("tempdir");
     let dir = std::mem::replace(&mut s.dir, placeholder);
     std::mem::forget(s);
-    let r = Restarted::start(dir.path());
+    // A server on the same data dir (and so the same store) as the stopped one.
+    let r = common::Peer::start(dir.path());
     create_with(&r.kubeconfig, &json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "d"}}));
     let mut d = None;
     let deadline = Instant::now() + Duration::from_secs(45);
