@@ -125,7 +125,9 @@ fn rollout_status(s: &Server, name: &str) {
 fn rolling_update_keeps_availability_and_undo_brings_back_the_old_replica_set() {
     let s = Server::start();
     let _sim = Sim::start(&s, &["--count", "2"]);
-    let strategy = "  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 1}\n";
+    // minReadySeconds makes each step of the rollout last a second, so the probe samples it many times
+    // (a rollout on simulated nodes is otherwise over between two samples).
+    let strategy = "  minReadySeconds: 1\n  strategy:\n    type: RollingUpdate\n    rollingUpdate: {maxSurge: 1, maxUnavailable: 1}\n";
     apply(&s, &deployment("web", 5, "nginx:1.0", strategy));
     rollout_status(&s, "web");
 
