@@ -41,27 +41,12 @@ impl Controller {
 
     /// A service changed: sync it now. After a relist, every service is synced again.
     pub(crate) fn on_service(&self, c: &Change<'_, Service>) {
-        match c {
-            Change::Object { old, new } => {
-                if let Some(svc) = new.or(*old) {
-                    self.queue.queue().add(key_of(&svc.metadata));
-                }
-            }
-            Change::Relisted => {
-                for svc in self.caches.services.list() {
-                    self.queue.queue().add(key_of(&svc.metadata));
-                }
-            }
-        }
+        self.caches.queue_service(&self.queue, c);
     }
 
     /// A pod changed: sync the services it concerns at the end of the batch period.
     pub(crate) fn on_pod(&self, c: &Change<'_, Pod>) {
-        if let Change::Object { old, new } = c {
-            for key in self.caches.services_for_pod(*old, *new) {
-                self.queue.add_batched(key);
-            }
-        }
+        self.caches.queue_pod_services(&self.queue, c);
     }
 
     /// Someone deleted an Endpoints object: put it back if its service wants one.

@@ -9,8 +9,9 @@ use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use rkube_client::informer::{Informer, SharedInformers};
 
+use crate::batch::Batched;
 use crate::model;
-use crate::trackers::Key;
+use crate::trackers::{Key, key_of};
 use crate::{endpoints, mirroring, slices};
 
 pub(crate) use rkube_client::informer::Change;
@@ -48,6 +49,32 @@ impl Caches {
     }
 
     /// The services (as keys) a pod going from `old` to `new` concerns.
+    /// Queues a changed service (every service after a relist) at once: the handler both the Endpoints and
+    /// the EndpointSlice controllers use.
+    pub(crate) fn queue_service(&self, queue: &Batched<Key>, c: &Change<'_, Service>) {
+        match c {
+            Change::Object { old, new } => {
+                if let Some(svc) = new.or(*old) {
+                    queue.queue().add(key_of(&svc.metadata));
+                }
+            }
+            Change::Relisted => {
+                for svc in self.services.list() {
+                    queue.queue().add(key_of(&svc.metadata));
+                }
+            }
+        }
+    }
+
+    /// Queues, at the end of the batch period, the services a changed pod concerns.
+    pub(crate) fn queue_pod_services(&self, queue: &Batched<Key>, c: &Change<'_, Pod>) {
+        if let Change::Object { old, new } = c {
+            for key in self.services_for_pod(*old, *new) {
+                queue.add_batched(key);
+            }
+        }
+    }
+
     pub(crate) fn services_for_pod(&self, old: Option<&Pod>, new: Option<&Pod>) -> BTreeSet<Key> {
         let Some(ns) = new.or(old).and_then(|p| p.metadata.namespace.clone()) else { return BTreeSet::new() };
         let services = self.services.list_namespace(&ns);

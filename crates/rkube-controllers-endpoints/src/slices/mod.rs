@@ -19,7 +19,7 @@ use crate::batch::Batched;
 use crate::error::{SyncError, SyncResult};
 use crate::informers::{Caches, Change};
 use crate::model::{self, TRIGGER_TIME_ANNOTATION};
-use crate::trackers::{Key, TriggerTimes, WriteTracker, format_time, key_of};
+use crate::trackers::{Key, TriggerTimes, WriteTracker, format_time};
 use naming::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
 use reconcile::{Desired, Group, Plan};
 
@@ -62,27 +62,12 @@ impl Controller {
 
     /// A service changed: sync it now. After a relist, every service is synced again.
     pub(crate) fn on_service(&self, c: &Change<'_, Service>) {
-        match c {
-            Change::Object { old, new } => {
-                if let Some(svc) = new.or(*old) {
-                    self.queue.queue().add(key_of(&svc.metadata));
-                }
-            }
-            Change::Relisted => {
-                for svc in self.caches.services.list() {
-                    self.queue.queue().add(key_of(&svc.metadata));
-                }
-            }
-        }
+        self.caches.queue_service(&self.queue, c);
     }
 
     /// A pod changed: sync the services it concerns at the end of the batch period.
     pub(crate) fn on_pod(&self, c: &Change<'_, Pod>) {
-        if let Change::Object { old, new } = c {
-            for key in self.caches.services_for_pod(*old, *new) {
-                self.queue.add_batched(key);
-            }
-        }
+        self.caches.queue_pod_services(&self.queue, c);
     }
 
     /// A node appeared or changed zone: its pods' services get the node and zone.
