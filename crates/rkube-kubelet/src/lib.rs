@@ -4,6 +4,8 @@
 //! with CrashLoopBackOff, acts on probe verdicts, runs hooks, terminates pods gracefully, and writes pod
 //! status as upstream fills it. A restarted kubelet adopts the containers it finds (by their labels).
 
+mod spec;
+
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
