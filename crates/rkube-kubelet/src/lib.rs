@@ -4,13 +4,31 @@
 //! with CrashLoopBackOff, acts on probe verdicts, runs hooks, terminates pods gracefully, and writes pod
 //! status as upstream fills it. A restarted kubelet adopts the containers it finds (by their labels).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod actions;
+mod backoff;
+mod cleanup;
+mod containers;
+mod images;
+mod kill;
+mod pleg;
+mod runtime_state;
+mod source;
 mod spec;
+mod state;
+mod status;
+mod status_write;
+mod sync;
+mod worker;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
+
+pub(crate) use state::Kubelet;
 
 /// Errors of the kubelet.
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +39,9 @@ pub enum Error {
     /// The runtime failed a call the kubelet cannot do without.
     #[error(transparent)]
     Runtime(#[from] rkube_cri::Error),
+    /// The pod watch could not be started or ended.
+    #[error("watching the pods bound to this node: {0}")]
+    Watch(String),
 }
 
 /// Results of this crate.
@@ -59,6 +80,9 @@ pub async fn run(
     stop: watch::Receiver<bool>,
     ready: Option<oneshot::Sender<()>>,
 ) -> Result<()> {
-    let _ = (config, client, runtime, volumes, stop, ready);
-    todo!("rkube-kubelet helper")
+    let recorder = rkube_client::events::Recorder::new(client.clone(), "kubelet", Some(config.node_name.clone()));
+    let (probes, updates) = rkube_probes::ProbeManager::new(recorder.clone());
+    let kubelet = Arc::new(Kubelet::new(config, client, runtime, volumes, probes, recorder, stop.clone()));
+    tokio::spawn(worker::probe_updates(kubelet.clone(), updates, stop.clone()));
+    source::run(kubelet, stop, ready).await
 }
