@@ -1,0 +1,142 @@
+//! The proxy's main loop: Services and EndpointSlices mirrored with kube-rs reflectors; once both have
+//! listed, a sync on every change but at most once per `min_sync_period`, a full resync every `sync_period`,
+//! and failed syncs retried with backoff (the previous rules stay in force meanwhile).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use tokio::sync::{Notify, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::metrics::{self, Metrics};
+use crate::model::ProxyState;
+use crate::proxier::Proxier;
+use crate::{Error, ProxyConfig, ProxyMode, ipvs};
+
+fn mirror<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, watcher::Config::default()).default_backoff());
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(ev) = stream.next().await {
+            if let Err(e) = ev {
+                tracing::debug!(error = %e, "proxy watch error (retrying)");
+            }
+            changed.notify_one();
+        }
+    });
+    reader
+}
+
+/// Runs the proxy until `stop` is set. `ready` is sent after the first successful sync. ipvs mode fails at
+/// once when the kernel lacks its modules.
+pub async fn run(
+    config: ProxyConfig,
+    client: Client,
+    mut stop: watch::Receiver<bool>,
+    ready: oneshot::Sender<()>,
+) -> crate::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let mut proxier = match config.mode {
+        ProxyMode::Iptables => Proxier::iptables(config.rule_options(), config.exec.clone(), metrics.clone()),
+        ProxyMode::Nftables => Proxier::nftables(config.rule_options(), config.exec.clone(), metrics.clone()),
+        ProxyMode::Ipvs => {
+            let missing = ipvs::missing_modules(std::path::Path::new("/"));
+            return Err(Error::Ipvs(if missing.is_empty() {
+                "the IPVS proxier is not implemented in rkube-proxy; use --proxy-mode=iptables or nftables".into()
+            } else {
+                ipvs::missing_message(&missing)
+            }));
+        }
+    };
+    if let Some(addr) = config.metrics_addr {
+        let listener = metrics::bind(addr).await.map_err(|source| Error::Bind { addr, source })?;
+        let (m, s) = (metrics.clone(), stop.clone());
+        tokio::spawn(async move {
+            if let Err(e) = metrics::serve(listener, m, s).await {
+                tracing::warn!(error = %e, "proxy metrics server stopped");
+            }
+        });
+    }
+    let changed = Arc::new(Notify::new());
+    let services = mirror(Api::<Service>::all(client.clone()), changed.clone());
+    let slices = mirror(Api::<EndpointSlice>::all(client), changed.clone());
+    tokio::select! {
+        _ = async { tokio::join!(services.wait_until_ready(), slices.wait_until_ready()) } => {}
+        _ = stop.wait_for(|s| *s) => return Ok(()),
+    }
+
+    let mut ready = Some(ready);
+    let mut last_sync: Option<Instant> = None;
+    let mut next_full = Instant::now();
+    let mut retry = config.min_sync_period.max(Duration::from_millis(100));
+    let mut pending = true;
+    loop {
+        // Bounded frequency: never sooner than min_sync_period after the previous sync.
+        if let Some(t) = last_sync {
+            let earliest = t + config.min_sync_period;
+            tokio::select! {
+                _ = tokio::time::sleep_until(earliest) => {}
+                _ = stop.wait_for(|s| *s) => return Ok(()),
+            }
+        }
+        let full = Instant::now() >= next_full;
+        if pending || full {
+            let state = {
+                let svcs = services.state();
+                let sls = slices.state();
+                ProxyState::build(svcs.iter().map(|s| s.as_ref()), sls.iter().map(|s| s.as_ref()), &config.hostname)
+            };
+            last_sync = Some(Instant::now());
+            let outcome = if !full && state == *proxier.applied() {
+                Ok(None)
+            } else {
+                proxier.sync(&state, full).await.map(Some)
+            };
+            match outcome {
+                Ok(report) => {
+                    pending = false;
+                    retry = config.min_sync_period.max(Duration::from_millis(100));
+                    if full {
+                        next_full = Instant::now() + config.sync_period;
+                    }
+                    if let Some(r) = report {
+                        tracing::debug!(
+                            full,
+                            written = r.written.len(),
+                            deleted = r.deleted.len(),
+                            "proxy rules synced"
+                        );
+                    }
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(());
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "proxy sync failed; previous rules stay in force, retrying");
+                    pending = true;
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry) => {}
+                        _ = stop.wait_for(|s| *s) => return Ok(()),
+                    }
+                    retry = (retry * 2).min(config.sync_period);
+                    continue;
+                }
+            }
+        }
+        tokio::select! {
+            _ = changed.notified() => pending = true,
+            _ = tokio::time::sleep_until(next_full) => {}
+            _ = stop.wait_for(|s| *s) => return Ok(()),
+        }
+    }
+}
