@@ -12,6 +12,9 @@ use tokio::sync::{broadcast, watch};
 
 /// How many recent events are kept for watches that start slightly in the past.
 const HISTORY: usize = 10_000;
+/// Live events buffered per resource for watchers that have not taken them yet; one further behind catches
+/// up from the history.
+const LIVE_BUFFER: usize = 4096;
 
 /// One object as the cache holds it: parsed, with `metadata.resourceVersion` set.
 #[derive(Debug)]
@@ -67,7 +70,9 @@ struct State {
 pub struct Cache {
     prefix: String,
     state: RwLock<State>,
-    events: broadcast::Sender<Arc<CacheEvent>>,
+    /// Live events per resource segment: a pod write wakes only pod watchers, not the hundred watchers of
+    /// leases, events and other kinds (changed under the state lock, so subscribing under it loses nothing).
+    events: std::sync::Mutex<std::collections::HashMap<String, broadcast::Sender<Arc<CacheEvent>>>>,
     progress: watch::Sender<Revision>,
     /// Bumped when the cache reloads from a fresh list: watchers started before must end (their next
     /// events could be missing), as upstream's cacher ends its watchers on re-initialisation.
@@ -98,7 +103,6 @@ impl Cache {
         prefix: String,
         shutdown: watch::Receiver<bool>,
     ) -> rkube_store::Result<Arc<Cache>> {
-        let (events, _) = broadcast::channel(16_384);
         let (progress, _) = watch::channel(0);
         let (resets, _) = watch::channel(0);
         let cache = Arc::new(Cache {
@@ -110,7 +114,7 @@ impl Cache {
                 revision: 0,
                 history_start: 0,
             }),
-            events,
+            events: Default::default(),
             progress,
             resets,
         });
@@ -207,11 +211,19 @@ impl Cache {
         self.read().objects.get(key).cloned()
     }
 
-    /// Starts a watch after `revision`: the retained events after it, then live ones.
-    pub fn watch_from(&self, revision: Revision) -> WatchStart {
+    /// A receiver of the live events of the resource segment `prefix` lies in (call under the state lock).
+    fn subscribe(&self, prefix: &str) -> broadcast::Receiver<Arc<CacheEvent>> {
+        let segment = self.segment_of(prefix);
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.entry(segment).or_insert_with(|| broadcast::channel(LIVE_BUFFER).0).subscribe()
+    }
+
+    /// Starts a watch of `prefix` after `revision`: the retained events after it (of every resource: the
+    /// caller filters), then live ones of the resource `prefix` lies in.
+    pub fn watch_from(&self, prefix: &str, revision: Revision) -> WatchStart {
         let st = self.read();
         // Subscribing under the read lock: no event can be applied between the replay and the subscription.
-        let rx = self.events.subscribe();
+        let rx = self.subscribe(prefix);
         if revision >= st.revision {
             return WatchStart::Ok(Vec::new(), rx);
         }
@@ -227,7 +239,7 @@ impl Cache {
         prefix: &str,
     ) -> (Vec<Arc<CachedObject>>, Revision, broadcast::Receiver<Arc<CacheEvent>>) {
         let st = self.read();
-        let rx = self.events.subscribe();
+        let rx = self.subscribe(prefix);
         let items = st
             .objects
             .range(prefix.to_owned()..)
@@ -243,7 +255,13 @@ impl Cache {
         let object = Arc::new(object);
         let segment = self.segment_of(&ev.kv.key);
         let mut st = self.write();
-        st.changed.insert(segment, revision);
+        let sender = self.events.lock().unwrap_or_else(|e| e.into_inner()).get(&segment).cloned();
+        match st.changed.get_mut(&segment) {
+            Some(r) => *r = revision,
+            None => {
+                st.changed.insert(segment, revision);
+            }
+        }
         let prev = match ev.kind {
             EventKind::Deleted => st.objects.remove(&ev.kv.key),
             _ => st.objects.insert(ev.kv.key.clone(), object.clone()),
@@ -256,8 +274,10 @@ impl Cache {
             st.history_start = dropped.revision;
         }
         st.revision = revision;
-        // No receivers is fine: nobody is watching.
-        let _ = self.events.send(event);
+        // No receivers is fine: nobody is watching (and nothing is kept then).
+        if let Some(sender) = sender {
+            let _ = sender.send(event);
+        }
         drop(st);
         self.progress.send_replace(revision);
     }

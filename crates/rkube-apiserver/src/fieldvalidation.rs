@@ -38,9 +38,13 @@ impl Mode {
 pub struct Warnings(Mutex<Vec<String>>);
 
 impl Warnings {
-    /// Adds one warning.
+    /// Adds one warning (once: a write retried after a conflict checks its body again, and upstream's
+    /// warning recorder drops repeats too).
     pub fn push(&self, w: String) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(w);
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !all.contains(&w) {
+            all.push(w);
+        }
     }
     /// All warnings so far.
     pub fn take(&self) -> Vec<String> {

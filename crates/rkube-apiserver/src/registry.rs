@@ -222,10 +222,14 @@ fn to_bytes(obj: &Value) -> Vec<u8> {
 }
 
 /// The object as stored: upstream keeps `resourceVersion` out of the stored bytes (it is the revision).
-fn for_storage(obj: &Value) -> Vec<u8> {
-    let mut copy = obj.clone();
-    meta_mut(&mut copy).remove("resourceVersion");
-    to_bytes(&copy)
+/// Taken out and put back rather than serialising a copy: a pod's deep clone costs more than its JSON.
+fn for_storage(obj: &mut Value) -> Vec<u8> {
+    let rv = obj.get_mut("metadata").and_then(Value::as_object_mut).and_then(|m| m.remove("resourceVersion"));
+    let bytes = to_bytes(obj);
+    if let Some(rv) = rv {
+        meta_mut(obj).insert("resourceVersion".into(), rv);
+    }
+    bytes
 }
 
 fn parse_stored(def: &ResourceDef, name: &str, kv: &rkube_store::KeyValue) -> Result<Value, ApiError> {
@@ -377,8 +381,10 @@ impl Registry {
         let strategy = kinds::strategy(def);
         q.fields.check_supported(&strategy.selectable_fields()).map_err(|e| ApiError::bad_request(e.0))?;
         let prefix = self.prefix(def, ns);
-        let matches =
-            |obj: &Value| q.labels.matches(&meta::labels(obj)) && q.fields.matches(|f| strategy.field_value(obj, f));
+        let matches = |obj: &Value| {
+            (q.labels.is_empty() || q.labels.matches(&meta::labels(obj)))
+                && (q.fields.is_empty() || q.fields.matches(|f| strategy.field_value(obj, f)))
+        };
 
         let rv = q.resource_version.as_deref().filter(|s| !s.is_empty());
         let exact = q.resource_version_match.as_deref() == Some("Exact");
@@ -574,7 +580,7 @@ impl Registry {
         if is_services(def) {
             self.services.allocate(&mut obj, &owner, &name).await?;
         }
-        match self.store.create(&key, for_storage(&obj)).await {
+        match self.store.create(&key, for_storage(&mut obj)).await {
             Ok(kv) => {
                 if quota_lock.is_some() {
                     // The next admission under the lock must count this object.
@@ -657,14 +663,35 @@ impl Registry {
     {
         let strategy = kinds::strategy(def);
         let key = self.key(def, ns, name);
-        loop {
-            let current = match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
-                Some(kv) => Some((parse_stored(def, name, &kv)?, kv.mod_revision)),
-                None => None,
+        // The first attempt starts from the watch cache's copy (no store read, no parsing): the write is a
+        // compare-and-swap on that copy's revision, so a stale copy costs one retry from the store. Every other
+        // outcome a stale copy could cause (an error, "nothing changed", a failed precondition) is decided again
+        // from the store. Services allocate addresses before writing, and dry runs write nothing: both read the store.
+        let mut optimistic = !ctx.dry_run && !is_services(def);
+        // On the optimistic attempt, a failure means "read the store and try again" rather than an answer.
+        macro_rules! or_retry {
+            ($from_cache:expr, $result:expr) => {
+                match $result {
+                    Ok(v) => v,
+                    Err(_) if $from_cache => continue,
+                    Err(e) => return Err(e),
+                }
             };
-            let mut wanted = desire(current.as_ref().map(|(v, _)| v))?;
-            check_type(def, &mut wanted)?;
-            self.check_fields(&mut wanted, ctx)?;
+        }
+        loop {
+            let cached = if optimistic { self.cache.get(&key) } else { None };
+            optimistic = false;
+            let from_cache = cached.is_some();
+            let current = match cached {
+                Some(o) => Some((o.value.clone(), o.revision)),
+                None => match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
+                    Some(kv) => Some((parse_stored(def, name, &kv)?, kv.mod_revision)),
+                    None => None,
+                },
+            };
+            let mut wanted = or_retry!(from_cache, desire(current.as_ref().map(|(v, _)| v)));
+            or_retry!(from_cache, check_type(def, &mut wanted));
+            or_retry!(from_cache, self.check_fields(&mut wanted, ctx));
             match meta_str(&wanted, "name") {
                 Some(n) if n == name => {}
                 Some(n) if !n.is_empty() => {
@@ -676,7 +703,7 @@ impl Registry {
                     meta_mut(&mut wanted).insert("name".into(), json!(name));
                 }
             }
-            self.scope_namespace(def, ns, &mut wanted)?;
+            or_retry!(from_cache, self.scope_namespace(def, ns, &mut wanted));
             let Some((old, old_rev)) = current else {
                 if (strategy.allow_create_on_update() || ctx.apply) && subresource.is_none() {
                     meta_mut(&mut wanted).remove("resourceVersion");
@@ -688,7 +715,7 @@ impl Registry {
             if let Some(p) = precondition
                 && p != old_rev
             {
-                return Err(ApiError::conflict(&def.group, &def.resource, name));
+                or_retry!(from_cache, Err::<(), _>(ApiError::conflict(&def.group, &def.resource, name)));
             }
             let mut new = merge_for_update(def, strategy, &old, wanted, subresource);
             if subresource.is_none() {
@@ -714,19 +741,22 @@ impl Registry {
                     &self.validation,
                 ));
             }
-            causes.extend(self.custom_schema(def, &mut new, ctx)?);
+            causes.extend(or_retry!(from_cache, self.custom_schema(def, &mut new, ctx)));
             if is_crd(def) {
                 causes.extend(crd_schema_causes(&new));
             }
             causes.extend(immutable_meta(&new, &old));
             if !causes.is_empty() {
-                return Err(ApiError::invalid(&def.group, &def.kind, name, causes));
+                or_retry!(from_cache, Err::<(), _>(ApiError::invalid(&def.group, &def.kind, name, causes)));
             }
             if strategy.tracks_generation() && spec_changed(&old, &new) {
                 let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
                 meta_mut(&mut new).insert("generation".into(), json!(g + 1));
             }
-            if without_rv(&new) == without_rv(&old) {
+            if same_but_rv(&new, &old) {
+                if from_cache {
+                    continue;
+                }
                 // Upstream skips writes that change nothing: the resourceVersion stays.
                 return Ok((old, false));
             }
@@ -756,7 +786,7 @@ impl Registry {
                     Err(e) => return Err(store_error(def, name, e)),
                 }
             }
-            let result = self.store.update(&key, for_storage(&new), old_rev).await;
+            let result = self.store.update(&key, for_storage(&mut new), old_rev).await;
             self.services.release_ports(if result.is_ok() { &release_after } else { &release_on_failure }).await;
             match result {
                 Ok(kv) => return Ok((with_revision(new, kv.mod_revision), false)),
@@ -858,10 +888,10 @@ impl Registry {
                 }
             }
             strategy.prepare_graceful_delete(&mut next);
-            if without_rv(&next) == without_rv(&current) || opts.dry_run {
+            if same_but_rv(&next, &current) || opts.dry_run {
                 return Ok((current, true));
             }
-            match self.store.update(&key, for_storage(&next), kv.mod_revision).await {
+            match self.store.update(&key, for_storage(&mut next), kv.mod_revision).await {
                 Ok(kv) => return Ok((with_revision(next, kv.mod_revision), true)),
                 Err(rkube_store::Error::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
@@ -905,24 +935,38 @@ fn finalizers(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn without_rv(obj: &Value) -> Value {
-    let mut c = obj.clone();
-    if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
+/// Whether two objects are equal but for `metadata.resourceVersion` (compared in place: no copies).
+fn same_but_rv(a: &Value, b: &Value) -> bool {
+    let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return a == b };
+    same_except(a, b, |k| k == "metadata")
+        && match (a.get("metadata"), b.get("metadata")) {
+            (Some(Value::Object(ma)), Some(Value::Object(mb))) => same_except(ma, mb, |k| k == "resourceVersion"),
+            (ma, mb) => ma == mb,
+        }
+}
+
+/// Whether two maps hold the same entries, leaving out the keys `skip` names.
+fn same_except(
+    a: &serde_json::Map<String, Value>,
+    b: &serde_json::Map<String, Value>,
+    skip: impl Fn(&str) -> bool,
+) -> bool {
+    let mut ia = a.iter().filter(|(k, _)| !skip(k));
+    let mut ib = b.iter().filter(|(k, _)| !skip(k));
+    loop {
+        match (ia.next(), ib.next()) {
+            (None, None) => return true,
+            (Some(x), Some(y)) if x == y => {}
+            _ => return false,
+        }
     }
-    c
 }
 
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut c = v.clone();
-        if let Some(o) = c.as_object_mut() {
-            o.remove("metadata");
-            o.remove("status");
-        }
-        c
-    };
-    strip(old) != strip(new)
+    match (old.as_object(), new.as_object()) {
+        (Some(o), Some(n)) => !same_except(o, n, |k| k == "metadata" || k == "status"),
+        _ => old != new,
+    }
 }
 
 /// Labels and annotations must be well-formed, as upstream's ObjectMeta validation says.
@@ -1091,6 +1135,30 @@ fn merge_for_update(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equality_leaves_out_only_the_resource_version() {
+        let a = json!({"metadata": {"name": "a", "resourceVersion": "1"}, "spec": {"x": 1}, "status": {"s": 1}});
+        let same = json!({"metadata": {"name": "a", "resourceVersion": "9"}, "spec": {"x": 1}, "status": {"s": 1}});
+        let no_rv = json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"s": 1}});
+        assert!(same_but_rv(&a, &same));
+        assert!(same_but_rv(&a, &no_rv));
+        assert!(!same_but_rv(&a, &json!({"metadata": {"name": "b"}, "spec": {"x": 1}, "status": {"s": 1}})));
+        assert!(!same_but_rv(&a, &json!({"metadata": {"name": "a"}, "spec": {"x": 1}})));
+        assert!(!same_but_rv(&a, &json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"s": 1}, "z": 0})));
+        assert!(!same_but_rv(&json!({"spec": {}}), &json!({"metadata": {}, "spec": {}})));
+        assert!(!spec_changed(&a, &json!({"metadata": {"name": "z"}, "spec": {"x": 1}, "status": {"s": 2}})));
+        assert!(spec_changed(&a, &json!({"metadata": {"name": "a"}, "spec": {"x": 2}, "status": {"s": 1}})));
+        assert!(spec_changed(&a, &json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"s": 1}, "z": 0})));
+    }
+
+    #[test]
+    fn stored_bytes_leave_out_the_resource_version_and_the_object_keeps_it() {
+        let mut obj = json!({"metadata": {"name": "a", "resourceVersion": "5"}, "data": {"k": "v"}});
+        let stored: Value = serde_json::from_slice(&for_storage(&mut obj)).expect("JSON");
+        assert_eq!(stored, json!({"metadata": {"name": "a"}, "data": {"k": "v"}}));
+        assert_eq!(obj, json!({"metadata": {"name": "a", "resourceVersion": "5"}, "data": {"k": "v"}}));
+    }
 
     #[test]
     fn list_json_bytes_equal_the_value_form() {

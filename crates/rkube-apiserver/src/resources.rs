@@ -167,8 +167,15 @@ pub(crate) async fn handle(
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
             let ctx = write_ctx(query, &user_agent)?;
-            let (updated, created) =
-                registry.update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| Ok(obj.clone())).await?;
+            // The decoded body is moved into the first attempt; a retry (after a conflict) decodes it again,
+            // which is rarer and cheaper than copying every body.
+            let mut first = Some(obj);
+            let (updated, created) = registry
+                .update_with(def, ns, name, info.subresource.as_deref(), &ctx, |_| match first.take() {
+                    Some(o) => Ok(o),
+                    None => codec::decode_body(&headers, &body),
+                })
+                .await?;
             Ok(with_warnings(
                 answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query),
                 &ctx,

@@ -180,20 +180,17 @@ pub(crate) async fn bind(
             }
             let mut next = cur.clone();
             next["spec"]["nodeName"] = json!(node);
+            // PodScheduled=True goes in the same write as the node name, as upstream's binding storage does:
+            // a second write would give watchers (the kubelet) a bound pod whose status is about to change.
+            let conds = match next["status"]["conditions"].take() {
+                Value::Array(cs) => cs,
+                _ => Vec::new(),
+            };
+            let mut conds: Vec<Value> = conds.into_iter().filter(|c| c.get("type").and_then(Value::as_str) != Some("PodScheduled")).collect();
+            conds.push(json!({ "type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::meta::now() }));
+            next["status"]["conditions"] = Value::Array(conds);
             Ok(next)
         })
         .await?;
-    // PodScheduled=True goes with the binding (upstream sets it in the same write, through status).
-    let _ = registry
-        .update_with(pods, ns, pod, Some("status"), ctx, |current| {
-            let Some(cur) = current else { return Err(ApiError::not_found("", "pods", pod)) };
-            let mut next = cur.clone();
-            let conds = next["status"]["conditions"].as_array().cloned().unwrap_or_default();
-            let mut conds: Vec<Value> = conds.into_iter().filter(|c| c.get("type") != Some(&json!("PodScheduled"))).collect();
-            conds.push(json!({ "type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": crate::meta::now() }));
-            next["status"]["conditions"] = json!(conds);
-            Ok(next)
-        })
-        .await;
     Ok(json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201 }))
 }

@@ -48,7 +48,9 @@ impl Filter {
             return false;
         }
         let strategy = crate::kinds::strategy(&self.def);
-        self.query.labels.matches(&meta::labels(obj)) && self.query.fields.matches(|f| strategy.field_value(obj, f))
+        // Most watches select nothing: no label map is built for them (this runs per event and watcher).
+        (self.query.labels.is_empty() || self.query.labels.matches(&meta::labels(obj)))
+            && (self.query.fields.is_empty() || self.query.fields.matches(|f| strategy.field_value(obj, f)))
     }
 }
 
@@ -197,7 +199,7 @@ async fn run(
                 }
                 _ => {}
             }
-            match cache.watch_from(rv) {
+            match cache.watch_from(&filter.prefix, rv) {
                 WatchStart::Ok(replay, rx) => Source::Cache(replay.into_iter(), rx),
                 WatchStart::TooOld => match app.registry.store().watch(&filter.prefix, rv).await {
                     Ok(stream) => Source::Store(stream),
@@ -224,7 +226,7 @@ async fn run(
                         Ok(e) => Some(e),
                         // Fell behind the live events (a slow client, a burst of other resources' changes): carry
                         // on from the cache's history after the last event seen, the client noticing nothing.
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => match cache.watch_from(last_rv) {
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => match cache.watch_from(&filter.prefix, last_rv) {
                             WatchStart::Ok(replay, fresh) => {
                                 source = Source::Cache(replay.into_iter(), fresh);
                                 continue;

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
 
-use crate::server::{ServerProcess, client, rss_kb, start_server};
+use crate::server::{ServerProcess, client, cpu_time, rss_kb, start_server, wait_for_line};
 use crate::stats::rate;
 
 /// How much to schedule.
@@ -45,6 +45,10 @@ struct Figures {
     all_bound: Duration,
     deployment_running: Duration,
     rss_kb: u64,
+    /// The server's CPU time per pod, from the first create to the last binding.
+    server_cpu_per_pod: Duration,
+    /// The simulator's, over the same span.
+    sim_cpu_per_pod: Duration,
 }
 
 /// The simulator process, stopped by PID on drop.
@@ -77,11 +81,8 @@ fn start_sim(rkube: &Path, kubeconfig: &Path, nodes: usize) -> anyhow::Result<Si
         .context("starting rkube sim nodes")?;
     let stdout = child.stdout.take().context("simulator stdout")?;
     let sim = Sim(child);
-    let ready = std::thread::spawn(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("ready"))
-    });
-    anyhow::ensure!(ready.join().unwrap_or(false), "the simulator exited before its nodes were ready");
+    let ready = wait_for_line(stdout, "ready");
+    anyhow::ensure!(ready.recv().unwrap_or(false), "the simulator exited before its nodes were ready");
     Ok(sim)
 }
 
@@ -154,7 +155,7 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     let mut f = Figures { nodes, ..Figures::default() };
     eprintln!("[scheduling bench] {nodes} nodes: registering simulated nodes");
     let t = Instant::now();
-    let _sim = start_sim(&cfg.rkube, &server.kubeconfig, nodes)?;
+    let sim = start_sim(&cfg.rkube, &server.kubeconfig, nodes)?;
     f.register = t.elapsed();
     let c = client(&server.kubeconfig).await?;
 
@@ -167,6 +168,7 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     };
     let api: Api<Pod> = Api::namespaced(c.clone(), "sched");
     let next = Arc::new(AtomicUsize::new(0));
+    let cpu_before = (cpu_time(server.child.id()), cpu_time(sim.0.id()));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..cfg.clients {
@@ -188,6 +190,9 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     let all_bound = watch.await.context("the watch task panicked")??;
     f.all_bound = all_bound - start;
     f.bound_per_s = rate(cfg.pods, f.all_bound);
+    let per_pod = |now: Duration, before: Duration| now.saturating_sub(before) / cfg.pods.max(1) as u32;
+    f.server_cpu_per_pod = per_pod(cpu_time(server.child.id()), cpu_before.0);
+    f.sim_cpu_per_pod = per_pod(cpu_time(sim.0.id()), cpu_before.1);
 
     eprintln!("[scheduling bench] {nodes} nodes: a Deployment of {} replicas", cfg.replicas);
     namespace(&c, "deploy").await?;
@@ -230,19 +235,23 @@ fn render(cfg: &SchedulingBenchConfig, all: &[Figures]) -> String {
          together), simulated nodes from `rkube sim nodes` (a second process), {} pods (100m CPU, 128Mi each) created \
          by {} kube-rs clients, then a Deployment of {} replicas. \"Bound/s\" counts from the first create to the last \
          binding seen by a watch, so it includes the API server's work for creates, binds and the simulator's status \
-         writes; all of it shares the machine's 2 cores.\n\n",
+         writes; all of it shares the machine's 2 cores. \"CPU/pod\" is the CPU time (user and system) each process \
+         used over that span divided by the pods: unlike the rates it hardly changes when other programs load the \
+         machine.\n\n",
         cfg.pods, cfg.clients, cfg.replicas
     );
-    out.push_str("| simulated nodes | nodes registered in | pods created/s | pods bound/s | all bound in | Deployment fully Running in | server RSS after |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| simulated nodes | nodes registered in | pods created/s | pods bound/s | all bound in | server CPU/pod | simulator CPU/pod | Deployment fully Running in | server RSS after |\n");
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for f in all {
         out.push_str(&format!(
-            "| {} | {:.1} s | {:.0} | **{:.0}** | {:.1} s | **{:.2} s** | {} MiB |\n",
+            "| {} | {:.1} s | {:.0} | **{:.0}** | {:.1} s | {:.2} ms | {:.2} ms | **{:.2} s** | {} MiB |\n",
             f.nodes,
             f.register.as_secs_f64(),
             f.created_per_s,
             f.bound_per_s,
             f.all_bound.as_secs_f64(),
+            f.server_cpu_per_pod.as_secs_f64() * 1000.0,
+            f.sim_cpu_per_pod.as_secs_f64() * 1000.0,
             f.deployment_running.as_secs_f64(),
             f.rss_kb / 1024
         ));

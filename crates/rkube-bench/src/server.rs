@@ -59,14 +59,28 @@ pub(crate) fn start_server(rkube: &Path, extra: &[String]) -> anyhow::Result<Ser
         .spawn()
         .with_context(|| format!("starting {}", rkube.display()))?;
     let stdout = child.stdout.take().context("server stdout")?;
-    let ready = std::thread::spawn(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stdout).lines().map_while(Result::ok).any(|l| l.contains("is ready"))
-    });
+    let ready = wait_for_line(stdout, "is ready");
     let kubeconfig = dir.path().join("kubeconfig.yaml");
     let server = ServerProcess { child, _dir: dir, kubeconfig };
-    anyhow::ensure!(ready.join().unwrap_or(false), "the server did not become ready");
+    anyhow::ensure!(ready.recv().unwrap_or(false), "the server did not become ready");
     Ok(server)
+}
+
+/// Reads a child's stdout until a line contains `marker` (sending true; false if the output ends first), then
+/// keeps draining it: a child writing to a closed pipe dies of it (Rust's `println!` panics on EPIPE), and the
+/// server prints its ready message over several lines.
+pub(crate) fn wait_for_line(
+    stdout: std::process::ChildStdout,
+    marker: &'static str,
+) -> std::sync::mpsc::Receiver<bool> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stdout).lines().map_while(Result::ok);
+        let _ = tx.send(lines.any(|l| l.contains(marker)));
+        lines.for_each(drop);
+    });
+    rx
 }
 
 /// The resident set size of process `pid` in KiB (0 if it is gone).
@@ -80,6 +94,23 @@ pub(crate) fn rss_kb(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The CPU time (user and system) process `pid` has used so far (zero if it is gone): a measure of work that,
+/// unlike wall-clock time, hardly moves when other programs load the machine.
+pub(crate) fn cpu_time(pid: u32) -> std::time::Duration {
+    let ticks = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) start at `state`; utime and stime are the 12th
+            // and 13th of them.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    // Linux reports in USER_HZ, which is 100 on every architecture it supports.
+    std::time::Duration::from_millis(ticks * 10)
 }
 
 /// A kube-rs client from a kubeconfig file.

@@ -50,7 +50,12 @@ async fn run<K>(
 ) where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    let mut stream = watcher(api, watcher::Config::default()).default_backoff().boxed();
+    // managedFields are never read here and are the bulk of a cached pod's memory (as upstream's scheduler,
+    // whose informers trim them).
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(|o| o.meta_mut().managed_fields = None)
+        .boxed();
     let mut seen = HashSet::new();
     while let Some(ev) = stream.next().await {
         let ev = match ev {

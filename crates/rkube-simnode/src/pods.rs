@@ -112,7 +112,9 @@ impl Drop for AbortOnDrop {
 async fn watch(pods: &Pods) {
     let api: Api<Pod> = Api::all(pods.shared.client.clone());
     let config = watcher::Config::default().fields("spec.nodeName!=");
-    let mut events = watcher(api, config).default_backoff().boxed();
+    // managedFields are never needed here (a status write keeps the stored ones): without them the cache is
+    // smaller and so is every status write's body.
+    let mut events = watcher(api, config).default_backoff().modify(|p| p.metadata.managed_fields = None).boxed();
     // While (re)listing: the keys seen, queued only once the list is complete so that pods already running
     // are counted against their nodes before any new pod is admitted.
     let mut listed: Option<(HashSet<Key>, Vec<Key>)> = None;
@@ -285,6 +287,9 @@ async fn sync(pods: &Pods, key: &Key) -> Result<Option<Duration>> {
             Ok(again(&status))
         }
         Err(e) if is_not_found(&e) => Ok(None),
+        // Someone wrote the pod since we read it: its newer version comes through the watch and queues it
+        // again, so waiting out a backoff here would only delay the pod.
+        Err(e) if is_conflict(&e) => Ok(None),
         Err(e) => Err(Error::api(format!("writing the status of {}", what()), e)),
     }
 }
