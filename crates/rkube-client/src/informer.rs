@@ -159,7 +159,11 @@ where
     /// Lists and watches `api` into the cache until the stream ends (the watcher retries with backoff by
     /// itself, so in practice until the task is dropped).
     async fn run(self, api: Api<K>) {
-        let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
+        // managedFields are dropped from the cache, as upstream's controller-manager does: no controller reads
+        // them, they are most of a small object's size, and an update without them keeps the stored ones.
+        let stream = watcher::watcher(api, watcher::Config::default())
+            .default_backoff()
+            .modify(|o| o.meta_mut().managed_fields = None);
         futures::pin_mut!(stream);
         let mut pending: BTreeMap<Key, Arc<K>> = BTreeMap::new();
         while let Some(ev) = stream.next().await {
