@@ -22,14 +22,14 @@ struct Cli {
 enum Command {
     /// Run a control-plane server: store, API server, scheduler, controllers (and a node agent unless --disable-agent).
     Server(Box<cmd::server::ServerArgs>),
-    /// Run a node agent that joins a server: kubelet, pod network, service proxy, cluster DNS.
-    Agent(cmd::not_built::Args),
+    /// Run a node agent that joins a server (kubelet over containerd), or clean up after one.
+    Agent(Box<cmd::agent::AgentArgs>),
     /// Check this host for everything rkube needs, with the remedy for each problem found.
     Doctor(cmd::not_built::Args),
     /// Run several nodes in network namespaces on this machine.
     Cluster(cmd::not_built::Args),
     /// Import container images from archives into a node's runtime.
-    Images(cmd::not_built::Args),
+    Images(cmd::images::ImagesArgs),
     /// Measure rkube's components and write the figures into BENCHMARKS.md.
     Bench(cmd::bench::BenchArgs),
     /// Simulated nodes (no container runtime) for testing and benchmarking the scheduler and controllers.
@@ -43,10 +43,10 @@ fn main() -> ExitCode {
     logging::init();
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(*args),
-        Command::Agent(_) => cmd::not_built::fail("agent", "the node agent (issue 5)"),
+        Command::Agent(args) => cmd::agent::run(*args),
         Command::Doctor(_) => cmd::not_built::fail("doctor", "host checks (issue 8)"),
         Command::Cluster(_) => cmd::not_built::fail("cluster", "multi-node clusters in network namespaces (issue 6)"),
-        Command::Images(_) => cmd::not_built::fail("images", "offline image import (issue 5)"),
+        Command::Images(args) => cmd::images::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Version => {

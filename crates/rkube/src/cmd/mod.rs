@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub(crate) mod agent;
 pub(crate) mod bench;
+pub(crate) mod images;
 pub(crate) mod not_built;
 pub(crate) mod server;
 pub(crate) mod sim;

@@ -1,4 +1,5 @@
-//! `rkube server`: the control plane: store, PKI, API server (scheduler, controllers and agent to come).
+//! `rkube server`: the control plane (store, PKI, API server, controllers, scheduler) and, unless
+//! `--disable-agent`, the embedded node agent.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -35,18 +36,6 @@ pub(crate) struct ServerArgs {
     /// Pod network range.
     #[arg(long, env = "RKUBE_CLUSTER_CIDR", default_value = "172.30.0.0/16", help_heading = "(networking)")]
     cluster_cidr: String,
-    /// Cluster DNS service IP.
-    #[arg(long, env = "RKUBE_CLUSTER_DNS", default_value = "10.254.0.2", help_heading = "(networking)")]
-    cluster_dns: IpAddr,
-    /// Cluster DNS domain.
-    #[arg(long, env = "RKUBE_CLUSTER_DOMAIN", default_value = "cluster.local", help_heading = "(networking)")]
-    cluster_domain: String,
-    /// This node's IP (default: the address of the interface with the default route).
-    #[arg(long, env = "RKUBE_NODE_IP", help_heading = "(agent/node)")]
-    node_ip: Option<IpAddr>,
-    /// This node's name (default: the hostname).
-    #[arg(long, env = "RKUBE_NODE_NAME", help_heading = "(agent/node)")]
-    node_name: Option<String>,
     /// Run the control plane only, without a node agent on this machine.
     #[arg(long, env = "RKUBE_DISABLE_AGENT", help_heading = "(components)")]
     disable_agent: bool,
@@ -61,6 +50,9 @@ pub(crate) struct ServerArgs {
     node_monitor_grace_period: std::time::Duration,
     #[command(flatten)]
     store: StoreArgs,
+    /// The node (and the embedded agent's) flags, shared with `rkube agent`.
+    #[command(flatten)]
+    node: crate::cmd::agent::NodeArgs,
 }
 
 /// The validated server configuration.
@@ -76,8 +68,9 @@ struct ServerConfig {
     service_first_ip: IpAddr,
     service_cidr: String,
     cluster_domain: String,
-    disable_agent: bool,
     nodes: rkube_controllers::NodesConfig,
+    /// The embedded agent's configuration (`None` with --disable-agent).
+    agent: Option<rkube_agent::AgentConfig>,
 }
 
 fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
@@ -123,15 +116,25 @@ impl ServerArgs {
                 problems.push(format!("--tls-san {san:?}: {e}"));
             }
         }
-        if self.cluster_domain.is_empty() || self.cluster_domain.starts_with('.') || self.cluster_domain.ends_with('.')
-        {
-            problems
-                .push(format!("--cluster-domain {:?} must be a DNS domain like cluster.local", self.cluster_domain));
+        let cluster_domain = &self.node.cluster_domain;
+        if cluster_domain.is_empty() || cluster_domain.starts_with('.') || cluster_domain.ends_with('.') {
+            problems.push(format!("--cluster-domain {cluster_domain:?} must be a DNS domain like cluster.local"));
         }
-        let node_ip = self.node_ip.unwrap_or_else(crate::netinfo::default_ipv4);
-        let node_name = match &self.node_name {
-            Some(n) => n.clone(),
-            None => crate::netinfo::hostname(),
+        let node_ip = self.node.node_ip();
+        let node_name = self.node.node_name();
+        let agent = match self.disable_agent {
+            true => None,
+            false => match self.node.agent_config(&self.data_dir) {
+                Ok(c) => Some(c),
+                Err(rkube_agent::Error::Invalid(p)) => {
+                    problems.extend(p.lines().map(|l| l.trim_start_matches("  - ").to_owned()));
+                    None
+                }
+                Err(e) => {
+                    problems.push(e.to_string());
+                    None
+                }
+            },
         };
         if node_name.is_empty()
             || node_name.len() > 253
@@ -154,13 +157,13 @@ impl ServerArgs {
             tls_san: self.tls_san.clone(),
             service_first_ip,
             service_cidr: self.service_cidr.clone(),
-            cluster_domain: self.cluster_domain.clone(),
-            disable_agent: self.disable_agent,
+            cluster_domain: self.node.cluster_domain.clone(),
             nodes: rkube_controllers::NodesConfig {
                 cluster_cidr: Some(self.cluster_cidr.clone()),
                 node_cidr_mask_size: self.node_cidr_mask_size,
                 node_monitor_grace_period: self.node_monitor_grace_period,
             },
+            agent,
         })
     }
 }
@@ -172,12 +175,13 @@ pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
-    eprintln!("[1/4] store: opening");
+    let steps = if config.agent.is_some() { 5 } else { 4 };
+    eprintln!("[1/{steps}] store: opening");
     let store = crate::store::open(&config.store).await?;
     let revision = store.current_revision().await?;
     tracing::info!(store = %store.describe(), revision, "store ready");
 
-    eprintln!("[2/4] certificates: {}", config.data_dir.join("server/tls").display());
+    eprintln!("[2/{steps}] certificates: {}", config.data_dir.join("server/tls").display());
     let mut pki_config =
         rkube_pki::PkiConfig::new(config.data_dir.join("server").join("tls"), config.node_name.clone());
     pki_config.node_ips = vec![config.node_ip];
@@ -212,11 +216,28 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         leader_elect: true,
     };
 
+    // The embedded agent, as system:node:<name> (in system:masters until RBAC has the node roles), with a
+    // serving certificate for the kubelet port issued by the same CA.
+    let agent_parts = match config.agent.clone() {
+        Some(mut agent_config) => {
+            let name = agent_config.node_name.clone();
+            agent_config.tls = Some(
+                rkube_agent::tls::in_process(&pki, &name, agent_config.node_ip)
+                    .context("configuring the node agent's serving certificate")?,
+            );
+            let client = rkube_agent::identity::in_process_client(&url, &pki, &name)
+                .await
+                .context("configuring the node agent's identity")?;
+            Some((agent_config, client))
+        }
+        None => None,
+    };
+
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     if let StoreConfig::Etcd { compaction_interval, .. } = &config.store {
         tokio::spawn(rkube_store::compactor::run(store.clone(), *compaction_interval, shutdown.clone()));
     }
-    eprintln!("[3/4] API server: https://{}:{}", config.advertise, config.bind.port());
+    eprintln!("[3/{steps}] API server: https://{}:{}", config.advertise, config.bind.port());
     let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
     let api_config = rkube_apiserver::ApiServerConfig {
         bind: config.bind,
@@ -254,12 +275,13 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         r = scheduler_ready.wait_for(|r| *r) => { r.context("the scheduler stopped before it was ready")?; }
         r = &mut scheduler => { r.context("the scheduler task panicked")?.context("starting the scheduler")?; anyhow::bail!("the scheduler stopped"); }
     }
-    eprintln!("[4/4] ready");
-    if !config.disable_agent {
-        tracing::warn!(
-            "the node agent is not built yet: this server runs the control plane only (same as --disable-agent)"
-        );
-    }
+    eprintln!("[4/{steps}] {}", if config.agent.is_some() { "control plane ready" } else { "ready" });
+    // The embedded agent stops first at shutdown (while the API still answers); pods keep running.
+    let (agent_stop_tx, agent_stop) = tokio::sync::watch::channel(false);
+    let mut agent = match agent_parts {
+        Some((agent_config, client)) => Some(start_agent(agent_config, client, agent_stop).await?),
+        None => None,
+    };
     println!(
         "rkube server is ready. Use kubectl with:\n  export KUBECONFIG={}\n  kubectl get namespaces",
         config.kubeconfig.display()
@@ -276,8 +298,27 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
             Ok(Ok(())) => anyhow::anyhow!("the scheduler stopped"),
             Err(e) => anyhow::Error::new(e).context("the scheduler task panicked"),
         }),
+        r = async { match agent.as_mut() { Some(a) => a.await, None => std::future::pending().await } } => {
+            agent = None;
+            Err(match r {
+                Ok(Err(e)) => anyhow::Error::new(e).context("the node agent failed"),
+                Ok(Ok(())) => anyhow::anyhow!("the node agent stopped"),
+                Err(e) => anyhow::Error::new(e).context("the node agent task panicked"),
+            })
+        }
         _ = crate::signals::terminated() => { tracing::info!("shutting down"); Ok(()) }
     };
+    let _ = agent_stop_tx.send(true);
+    if let Some(mut a) = agent {
+        match tokio::time::timeout(std::time::Duration::from_secs(30), &mut a).await {
+            Ok(Ok(Err(e))) => tracing::warn!("the node agent stopped with: {e}"),
+            Ok(_) => {}
+            Err(_) => {
+                tracing::warn!("the node agent did not stop within 30 s");
+                a.abort();
+            }
+        }
+    }
     let _ = controllers_stop_tx.send(true);
     if !controllers.is_finished() {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut controllers).await;
@@ -287,4 +328,32 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     }
     let _ = shutdown_tx.send(true);
     outcome
+}
+
+type AgentTask = tokio::task::JoinHandle<Result<(), rkube_agent::Error>>;
+
+/// Starts the embedded node agent and waits until its node is Ready (or it fails).
+async fn start_agent(
+    config: rkube_agent::AgentConfig,
+    client: rkube_agent::Client,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<AgentTask> {
+    let name = config.node_name.clone();
+    eprintln!("[5/5] node {name}: starting the agent (container runtime, registration, kubelet)");
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let mut task = tokio::spawn(rkube_agent::run(config, client, stop, Some(ready_tx)));
+    tokio::select! {
+        r = ready => {
+            if r.is_err() {
+                (&mut task).await.context("the node agent task panicked")?.context("starting the node agent")?;
+                anyhow::bail!("the node agent stopped before its node was Ready");
+            }
+        }
+        r = &mut task => {
+            r.context("the node agent task panicked")?.context("starting the node agent")?;
+            anyhow::bail!("the node agent stopped before its node was Ready");
+        }
+    }
+    eprintln!("[5/5] node {name} Ready");
+    Ok(task)
 }

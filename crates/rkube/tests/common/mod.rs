@@ -15,6 +15,18 @@ pub struct Server {
     pub port: u16,
     pub kubeconfig: PathBuf,
     log: PathBuf,
+    /// Set for a server with its embedded node agent (`start_with_agent`).
+    agent: Option<AgentNode>,
+}
+
+/// What a server's embedded agent holds on the host, released when the server is dropped.
+struct AgentNode {
+    name: String,
+    bridge: String,
+    kubelet_port: u16,
+    /// This node's `/24` in 10.231.0.0/16, reserved among the tests running on this host by a lock file.
+    subnet: std::net::Ipv4Addr,
+    _subnet_lock: std::fs::File,
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
@@ -55,7 +67,7 @@ impl Server {
             }
         });
         let kubeconfig = dir.path().join("kubeconfig.yaml");
-        let mut server = Server { child, dir, port, kubeconfig, log };
+        let mut server = Server { child, dir, port, kubeconfig, log, agent: None };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
@@ -151,6 +163,18 @@ pub fn stop_child(child: &mut Child) {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop();
+        if self.agent.is_some() {
+            // The stopped agent leaves its pods running (as a kubelet does): remove them, its mounts and bridge.
+            let out = Command::new(env!("CARGO_BIN_EXE_rkube"))
+                .args(["agent", "clean", "--data-dir"])
+                .arg(self.dir.path())
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => eprintln!("rkube agent clean failed:\n{}", String::from_utf8_lossy(&o.stderr)),
+                Err(e) => eprintln!("rkube agent clean: {e}"),
+            }
+        }
     }
 }
 
@@ -326,5 +350,146 @@ impl Sim {
 impl Drop for Sim {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Reserves a `/24` in 10.231.0.0/16 no other test on this host holds (an exclusive lock on a file per subnet,
+/// released by the kernel when the holder exits, however it exits).
+pub fn reserve_subnet() -> (std::net::Ipv4Addr, std::fs::File) {
+    let dir = Path::new("/tmp/rkube-test-subnets");
+    std::fs::create_dir_all(dir).expect("subnet lock dir");
+    let start = (std::process::id() as usize + free_port() as usize) % 256;
+    for i in 0..256 {
+        let third = ((start + i) % 256) as u8;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("10.231.{third}.0-24.lock")))
+            .expect("subnet lock file");
+        if file.try_lock().is_ok() {
+            return (std::net::Ipv4Addr::new(10, 231, third, 0), file);
+        }
+    }
+    panic!("all 256 test subnets in 10.231.0.0/16 are in use");
+}
+
+impl Server {
+    /// Starts a server with its embedded node agent (its own containerd under the data dir, a CNI bridge
+    /// `rk<port>` and a pod subnet of its own, the kubelet on a free port) and waits until the node is Ready.
+    /// The API listens on every address so pods reach it at their gateway. Dropping it stops the server and
+    /// runs `rkube agent clean`, so no pod, mount or bridge outlives the test.
+    pub fn start_with_agent(extra: &[&str]) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let kubelet_port = free_port();
+        let (subnet, lock) = reserve_subnet();
+        let name = format!("node-{port}");
+        let bridge = format!("rk{port}");
+        let gateway = std::net::Ipv4Addr::from(u32::from(subnet) + 1).to_string();
+        let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .args(["server", "--node-name", &name, "--bind-address", "0.0.0.0", "--tls-san", &gateway])
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(["--https-listen-port", &port.to_string()])
+            .args(["--kubelet-port", &kubelet_port.to_string(), "--cni-bridge", &bridge])
+            .args(["--cluster-cidr", &format!("{subnet}/24"), "--node-cidr-mask-size", "24"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .expect("start rkube server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("is ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        let kubeconfig = dir.path().join("kubeconfig.yaml");
+        let agent = AgentNode { name, bridge, kubelet_port, subnet, _subnet_lock: lock };
+        // From here on Drop cleans up, also when the start fails.
+        let mut server = Server { child, dir, port, kubeconfig, log, agent: Some(agent) };
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
+                break;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("rkube server exited with {status} before its node was ready:\n{}", server.log_tail());
+            }
+            assert!(Instant::now() < deadline, "rkube server's node not ready after 90 s:\n{}", server.log_tail());
+        }
+        server
+    }
+
+    fn agent(&self) -> &AgentNode {
+        self.agent.as_ref().expect("a server started with start_with_agent")
+    }
+
+    /// The embedded agent's node name.
+    pub fn node_name(&self) -> String {
+        self.agent().name.clone()
+    }
+
+    /// The agent's CNI bridge.
+    pub fn bridge(&self) -> String {
+        self.agent().bridge.clone()
+    }
+
+    /// The agent API's port (the kubelet port).
+    pub fn kubelet_port(&self) -> u16 {
+        self.agent().kubelet_port
+    }
+
+    /// The node's pod subnet (`10.231.X.0/24`).
+    pub fn pod_subnet(&self) -> String {
+        format!("{}/24", self.agent().subnet)
+    }
+
+    /// The agent's containerd socket (for `rkube images --container-runtime-endpoint` and CRI clients).
+    pub fn containerd_socket(&self) -> PathBuf {
+        self.dir.path().join("agent/containerd/containerd.sock")
+    }
+
+    /// The PID of the containerd the agent supervises now (found by its `--config` in /proc).
+    pub fn containerd_pid(&self) -> Option<u32> {
+        rkube_agent::clean::containerd_pid(&self.dir.path().join("agent/containerd/config.toml"))
+    }
+
+    /// `rkube images <args> --data-dir <this server's>`: its output.
+    pub fn images(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .arg("images")
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .output()
+            .expect("run rkube images")
+    }
+
+    /// Imports an image archive (OCI layout or docker-archive tar) into the node's runtime; panics on failure.
+    pub fn import_image(&self, tar: &[u8]) {
+        let file = self.dir.path().join(format!("image-{}.tar", free_port()));
+        std::fs::write(&file, tar).expect("write the image archive");
+        let out = self.images(&["import", file.to_str().expect("utf-8 path")]);
+        let _ = std::fs::remove_file(&file);
+        assert!(
+            out.status.success(),
+            "rkube images import failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Builds a busybox image named `name` (e.g. `busybox:test`) from the host's busybox-static and imports it.
+    pub fn import_busybox(&self, name: &str) {
+        let tar = rkube_cri::oci::busybox_image(name).expect("build the busybox image");
+        self.import_image(&tar);
     }
 }

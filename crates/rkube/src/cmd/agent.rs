@@ -1,0 +1,190 @@
+//! `rkube agent`: a node agent joining a server (and `rkube agent clean`), plus the node flags `rkube server`
+//! shares for its embedded agent.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+/// The node's flags, shared by `rkube agent` and `rkube server` (its embedded agent).
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct NodeArgs {
+    /// This node's name (default: the hostname).
+    #[arg(long, env = "RKUBE_NODE_NAME", help_heading = "(agent/node)")]
+    pub(crate) node_name: Option<String>,
+    /// This node's IP (default: the address of the interface with the default route, else the first non-loopback one).
+    #[arg(long, env = "RKUBE_NODE_IP", help_heading = "(agent/node)")]
+    pub(crate) node_ip: Option<IpAddr>,
+    /// Use this CRI runtime (a unix socket) instead of starting the agent's own containerd.
+    #[arg(long, env = "RKUBE_CONTAINER_RUNTIME_ENDPOINT", help_heading = "(agent/node)")]
+    container_runtime_endpoint: Option<String>,
+    /// Cluster DNS service IP written into pods' resolv.conf.
+    #[arg(long, env = "RKUBE_CLUSTER_DNS", default_value = "10.254.0.2", help_heading = "(agent/node)")]
+    cluster_dns: IpAddr,
+    /// Cluster DNS domain.
+    #[arg(long, env = "RKUBE_CLUSTER_DOMAIN", default_value = "cluster.local", help_heading = "(agent/node)")]
+    pub(crate) cluster_domain: String,
+    /// Resources reserved for Kubernetes components (cpu, memory, ephemeral-storage, pid).
+    #[arg(long, env = "RKUBE_KUBE_RESERVED", default_value = rkube_agent::config::DEFAULT_RESERVED, help_heading = "(agent/node)")]
+    kube_reserved: String,
+    /// Resources reserved for the operating system (cpu, memory, ephemeral-storage, pid).
+    #[arg(long, env = "RKUBE_SYSTEM_RESERVED", default_value = rkube_agent::config::DEFAULT_RESERVED, help_heading = "(agent/node)")]
+    system_reserved: String,
+    /// Port of the agent API (logs, exec, attach, port-forward, metrics): upstream's kubelet port.
+    #[arg(long, env = "RKUBE_KUBELET_PORT", default_value_t = 10250, help_heading = "(agent/node)")]
+    kubelet_port: u16,
+    /// Name of the CNI bridge pods attach to (at most 15 characters).
+    #[arg(long, env = "RKUBE_CNI_BRIDGE", default_value = "cni0", help_heading = "(agent/node)")]
+    cni_bridge: String,
+    /// Where the runtime reads CNI configs and the agent writes its conflist (default: <data-dir>/agent/cni/net.d
+    /// for the agent's own containerd, /etc/cni/net.d with --container-runtime-endpoint).
+    #[arg(long, env = "RKUBE_CNI_CONF_DIR", help_heading = "(agent/node)")]
+    cni_conf_dir: Option<PathBuf>,
+    /// A label for this node, key=value (repeatable).
+    #[arg(long = "node-label", env = "RKUBE_NODE_LABEL", value_delimiter = ',', help_heading = "(agent/node)")]
+    node_labels: Vec<String>,
+    /// Most pods this node runs.
+    #[arg(long, env = "RKUBE_MAX_PODS", default_value_t = 110, help_heading = "(agent/node)")]
+    max_pods: u32,
+}
+
+impl NodeArgs {
+    /// The node name as given or the hostname.
+    pub(crate) fn node_name(&self) -> String {
+        self.node_name.clone().unwrap_or_else(crate::netinfo::hostname)
+    }
+
+    /// The node IP as given or detected.
+    pub(crate) fn node_ip(&self) -> IpAddr {
+        self.node_ip.unwrap_or_else(crate::netinfo::default_ipv4)
+    }
+
+    /// The validated agent configuration for a node keeping its state under `data_dir`.
+    pub(crate) fn agent_config(
+        &self,
+        data_dir: &std::path::Path,
+    ) -> Result<rkube_agent::AgentConfig, rkube_agent::Error> {
+        rkube_agent::AgentConfig::from_flags(&rkube_agent::Flags {
+            data_dir: data_dir.to_path_buf(),
+            node_name: self.node_name(),
+            node_ip: self.node_ip(),
+            container_runtime_endpoint: self.container_runtime_endpoint.clone(),
+            cluster_dns: vec![self.cluster_dns],
+            cluster_domain: self.cluster_domain.clone(),
+            kube_reserved: self.kube_reserved.clone(),
+            system_reserved: self.system_reserved.clone(),
+            kubelet_port: self.kubelet_port,
+            cni_bridge: self.cni_bridge.clone(),
+            cni_conf_dir: self.cni_conf_dir.clone(),
+            node_labels: self.node_labels.clone(),
+            max_pods: self.max_pods,
+        })
+    }
+}
+
+/// Flags of `rkube agent`.
+#[derive(clap::Args, Debug)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Joining with a token (a bootstrap token and a CSR for the node's certificates) is not built yet \
+                  (issue 8): give the agent a kubeconfig and its serving certificate."
+)]
+pub(crate) struct AgentArgs {
+    #[command(subcommand)]
+    action: Option<AgentAction>,
+    /// Where the agent keeps its state (containerd, CNI, pods, logs under <data-dir>/agent).
+    #[arg(long, env = "RKUBE_DATA_DIR", default_value = "/var/lib/rkube")]
+    data_dir: PathBuf,
+    /// The API server's URL (overrides the kubeconfig's).
+    #[arg(long, env = "RKUBE_URL", help_heading = "(cluster)")]
+    server: Option<String>,
+    /// Kubeconfig of the node's identity (system:node:<name> in system:nodes).
+    #[arg(long, env = "RKUBE_KUBECONFIG", help_heading = "(cluster)")]
+    kubeconfig: Option<PathBuf>,
+    /// Serving certificate of the agent API (PEM), for the node's IP and name.
+    #[arg(long, help_heading = "(agent/tls)")]
+    tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, help_heading = "(agent/tls)")]
+    tls_private_key_file: Option<PathBuf>,
+    /// CA whose client certificates the agent API accepts (the cluster CA: the API server's kubelet-client).
+    #[arg(long, help_heading = "(agent/tls)")]
+    client_ca_file: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AgentAction {
+    /// Remove what a stopped agent left on this host: pod sandboxes, its containerd, mounts, the CNI bridge.
+    Clean {
+        /// The agent's data directory.
+        #[arg(long, env = "RKUBE_DATA_DIR", default_value = "/var/lib/rkube")]
+        data_dir: PathBuf,
+    },
+}
+
+pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
+    if let Some(AgentAction::Clean { data_dir }) = &args.action {
+        let runtime = tokio::runtime::Runtime::new()?;
+        let cleaned = runtime.block_on(rkube_agent::clean::clean(data_dir))?;
+        println!(
+            "removed {} pod sandbox(es), unmounted {} mount(s){}",
+            cleaned.sandboxes,
+            cleaned.unmounted.len(),
+            cleaned.bridge.map(|b| format!(", deleted bridge {b}")).unwrap_or_default()
+        );
+        return Ok(());
+    }
+    let mut problems = Vec::new();
+    let config = match args.node.agent_config(&args.data_dir) {
+        Ok(c) => Some(c),
+        Err(rkube_agent::Error::Invalid(p)) => {
+            problems.push(p);
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if args.kubeconfig.is_none() {
+        problems.push("  - --kubeconfig is required: the node's identity (joining with a token is issue 8)".to_owned());
+    }
+    let tls_files = match (&args.tls_cert_file, &args.tls_private_key_file, &args.client_ca_file) {
+        (Some(c), Some(k), Some(ca)) => Some((c.clone(), k.clone(), ca.clone())),
+        _ => {
+            problems.push(
+                "  - --tls-cert-file, --tls-private-key-file and --client-ca-file are required for the agent API \
+                 (certificates from a CSR come with issue 8)"
+                    .to_owned(),
+            );
+            None
+        }
+    };
+    let (Some(mut config), Some(kubeconfig), Some((cert, key, ca)), true) =
+        (config, args.kubeconfig.clone(), tls_files, problems.is_empty())
+    else {
+        anyhow::bail!("invalid configuration:\n{}", problems.join("\n"));
+    };
+    config.tls = Some(rkube_agent::tls::from_files(&cert, &key, &ca)?);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, args.server.as_deref()).await?;
+        let name = config.node_name.clone();
+        eprintln!("[1/1] node {name}: starting");
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        let mut agent = tokio::spawn(rkube_agent::run(config, client, stop, Some(ready_tx)));
+        let signalled = tokio::select! {
+            r = ready => { if r.is_ok() { println!("rkube agent is ready: node {name} Ready"); } false }
+            _ = crate::signals::terminated() => true,
+        };
+        if !signalled {
+            tokio::select! {
+                r = &mut agent => return r.context("the agent task panicked")?.context("the node agent failed"),
+                _ = crate::signals::terminated() => {}
+            }
+        }
+        tracing::info!("shutting down (pods keep running; `rkube agent clean` removes them)");
+        let _ = stop_tx.send(true);
+        agent.await.context("the agent task panicked")?.context("stopping the node agent")
+    })
+}
