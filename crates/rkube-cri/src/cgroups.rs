@@ -82,13 +82,13 @@ pub fn check(kubelet_side: (CgroupDriver, &str), runtime_side: (CgroupDriver, &s
     let fix = match runtime {
         CgroupDriver::Systemd => {
             "set SystemdCgroup = false in the runtime's runc options (containerd config.toml \
-            [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]) or run the agent with \
-            --cgroup-driver=systemd"
+            [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]), then restart \
+            the runtime (rkube takes its own driver from the host's init system, so the runtime must follow it)"
         }
         CgroupDriver::Cgroupfs => {
             "set SystemdCgroup = true in the runtime's runc options (containerd config.toml \
-            [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]) or run the agent with \
-            --cgroup-driver=cgroupfs"
+            [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]), then restart \
+            the runtime (rkube takes its own driver from the host's init system, so the runtime must follow it)"
         }
     };
     Err(Error::CgroupDriverMismatch {
