@@ -2,6 +2,7 @@
 //! Numbers are measured here, never asserted in tests.
 
 pub mod api;
+pub mod node;
 pub mod report;
 pub mod scheduling;
 mod server;

@@ -275,7 +275,7 @@ pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "ls", "wget", "nc", "httpd", "hostname", "env", "id", "true", "false", "kill", "ps",
     "mkdir", "touch", "test", "[", "grep", "date", "rm", "cp", "mv", "ln", "head", "tail", "wc", "sed", "awk",
     "printf", "uname", "whoami", "mount", "df", "du", "ip", "ifconfig", "nslookup", "ping", "sync", "stat", "chmod",
-    "seq", "tr", "cut", "find", "xargs", "timeout", "readlink", "pwd", "expr", "which", "top", "tar",
+    "seq", "tr", "cut", "find", "xargs", "timeout", "readlink", "pwd", "expr", "which", "top", "tar", "ssl_client",
 ];
 
 /// A small image from Debian's static busybox (`/usr/bin/busybox`, package `busybox-static`): `/bin/busybox`

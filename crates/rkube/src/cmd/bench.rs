@@ -21,6 +21,22 @@ enum What {
     /// The scheduler and controllers with thousands of simulated nodes: pods bound/s, a large Deployment's
     /// time to Running, the server's memory.
     Scheduling(SchedulingBenchArgs),
+    /// The node agent on a real containerd: pod start-up latency, the server's memory with pods running, the
+    /// CPU of an idle node.
+    Node(NodeBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct NodeBenchArgs {
+    /// Pods created at once.
+    #[arg(long, default_value_t = 30)]
+    pods: usize,
+    /// Single pods started one after another once the batch is deleted.
+    #[arg(long, default_value_t = 3)]
+    single_runs: usize,
+    /// How long the node idles with the pods running, for the CPU measure.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    idle: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,6 +126,15 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 clients: a.clients,
             };
             ("scheduling", runtime.block_on(rkube_bench::scheduling::run(&config))?)
+        }
+        What::Node(a) => {
+            let config = rkube_bench::node::NodeBenchConfig {
+                rkube: std::env::current_exe()?,
+                pods: a.pods,
+                single_runs: a.single_runs,
+                idle: a.idle,
+            };
+            ("node", runtime.block_on(rkube_bench::node::run(&config))?)
         }
     };
     rkube_bench::report::write_section(&args.output, name, &section)?;
