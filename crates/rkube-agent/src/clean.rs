@@ -48,6 +48,7 @@ pub async fn clean(data_dir: &Path) -> Result<Cleaned> {
     let config = AgentConfig::from_flags(&flags)?;
     let socket = config.runtime_socket();
     let config_file = config.containerd_dir().join("config.toml");
+    let mut pods = Ok(0);
     if config_file.exists() {
         // A containerd of a killed agent may still run (it has its own process group); use it, then stop it.
         let left = Runtime::connect(&socket).await.ok();
@@ -56,9 +57,10 @@ pub async fn clean(data_dir: &Path) -> Result<Cleaned> {
             _ => None,
         };
         if let Some(rt) = left {
-            cleaned.sandboxes = rkube_cri::remove_all_pods(&rt).await.map_err(Error::runtime("removing pods"))?;
+            let removed = rkube_cri::remove_all_pods(&rt).await;
             drop(rt);
             stop_containerd(&config_file).await;
+            pods = removed.map_err(Error::runtime("removing pods"));
         } else {
             let c = crate::runtime::containerd_config(&config)?;
             let supervisor = Supervisor::start(c).await.map_err(Error::runtime("starting containerd to clean up"))?;
@@ -66,12 +68,15 @@ pub async fn clean(data_dir: &Path) -> Result<Cleaned> {
                 Runtime::connect(&supervisor.endpoint()).await.map_err(Error::runtime("connecting to containerd"))?;
             let removed = rkube_cri::remove_all_pods(&rt).await;
             supervisor.stop().await;
-            cleaned.sandboxes = removed.map_err(Error::runtime("removing pods"))?;
+            pods = removed.map_err(Error::runtime("removing pods"));
         }
     }
     debug_assert_eq!(config.runtime, RuntimeSource::Supervised);
+    // Mounts and the bridge go even when a pod could not be removed, so a failed clean leaves as little as
+    // it can; the pod error is reported after.
     cleaned.unmounted = unmount_under(data_dir)?;
     cleaned.bridge = delete_bridge(&config.cni_conf_dir().join(cni::CONFLIST)).await;
+    cleaned.sandboxes = pods?;
     Ok(cleaned)
 }
 

@@ -77,6 +77,10 @@ oom_score = 0
     # This kernel may refuse negative oom_score_adj values (unprivileged VMs, nested containers): without
     # this every sandbox fails with "can't get final child's PID".
     restrict_oom_score_adj = true
+    # Pod network namespaces under this containerd's state dir, not the host's shared /run/netns: another
+    # program's `ip netns add` re-binds /run/netns over itself and hides mounts made there, after which
+    # sandboxes cannot be removed ("device or resource busy"); several agents on one host stay apart too.
+    netns_mounts_under_state_dir = true
     stream_server_address = "127.0.0.1"
     stream_server_port = "0"
     enable_tls_streaming = false
@@ -202,6 +206,7 @@ mod tests {
         let toml = config.toml();
         for want in [
             "restrict_oom_score_adj = true",
+            "netns_mounts_under_state_dir = true",
             r#"root = "/var/lib/rk \"x\"/root""#,
             r#"address = "/var/lib/rk \"x\"/containerd.sock""#,
             r#"bin_dir = "/usr/lib/cni""#,

@@ -29,7 +29,7 @@ enum Command {
     /// Run a node agent that joins a server (kubelet over containerd), or clean up after one.
     Agent(Box<cmd::agent::AgentArgs>),
     /// Check this host for everything rkube needs, with the remedy for each problem found.
-    Doctor(cmd::not_built::Args),
+    Doctor(cmd::doctor::Args),
     /// Run several nodes in network namespaces on this machine.
     Cluster(cmd::not_built::Args),
     /// Import container images from archives into a node's runtime.
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(*args),
         Command::Agent(args) => cmd::agent::run(*args),
-        Command::Doctor(_) => cmd::not_built::fail("doctor", "host checks (issue 8)"),
+        Command::Doctor(args) => cmd::doctor::run(args),
         Command::Cluster(_) => cmd::not_built::fail("cluster", "multi-node clusters in network namespaces (issue 6)"),
         Command::Images(args) => cmd::images::run(args),
         Command::Bench(args) => cmd::bench::run(args),

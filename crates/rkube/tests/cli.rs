@@ -9,7 +9,7 @@ fn rkube(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_fail() {
-    for sub in ["doctor", "cluster"] {
+    for sub in ["cluster"] {
         let out = rkube(&[sub]);
         assert!(!out.status.success(), "{sub} must exit non-zero");
         let err = String::from_utf8_lossy(&out.stderr);

@@ -2,6 +2,7 @@
 
 pub(crate) mod agent;
 pub(crate) mod bench;
+pub(crate) mod doctor;
 pub(crate) mod images;
 pub(crate) mod not_built;
 pub(crate) mod server;
