@@ -1,7 +1,7 @@
-//! The node benchmark: a real `rkube server` with its embedded agent on its own containerd (runc, CNI bridge),
-//! running busybox pods; measures pod start-up latency (a batch created at once, then single pods on an empty
-//! node), the server's memory idle and with the batch running, and its CPU while the node idles with the batch
-//! running. Compared with upstream's kubelet figures from issue 5.
+//! The node benchmark: a real `rkube server --disable-agent` and an `rkube agent` process on its own containerd
+//! (runc, CNI bridge), running busybox pods; measures pod start-up latency (a batch created at once, then single
+//! pods on an empty node), the agent's and the server's memory idle and with the batch running, and their CPU
+//! while the node idles with the batch running. Compared with upstream's kubelet figures from issue 5.
 
 mod host;
 mod pods;
@@ -19,7 +19,7 @@ use pods::Batch;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct NodeBenchConfig {
-    /// The rkube binary (the server with its agent).
+    /// The rkube binary (for `rkube server` and `rkube agent`).
     pub rkube: PathBuf,
     /// Pods created at once.
     pub pods: usize,
@@ -32,6 +32,10 @@ pub struct NodeBenchConfig {
 /// Memory and CPU of the processes on the node.
 #[derive(Debug, Default)]
 struct Usage {
+    agent_idle_kb: u64,
+    agent_loaded_kb: u64,
+    agent_idle_cpu: Duration,
+    agent_burst_cpu: Duration,
     server_idle_kb: u64,
     server_loaded_kb: u64,
     containerd_idle_kb: u64,
@@ -61,7 +65,7 @@ struct Figures {
 /// Runs the benchmark and returns its Markdown section.
 pub async fn run(cfg: &NodeBenchConfig) -> anyhow::Result<String> {
     let mut f = Figures { load: (host::load_average(), String::new()), ..Figures::default() };
-    eprintln!("[node bench] starting rkube server with its agent (load average {})", f.load.0);
+    eprintln!("[node bench] starting rkube server and rkube agent (load average {})", f.load.0);
     let mut node = NodeServer::start(&cfg.rkube)?;
     f.subnet = node.subnet().to_owned();
     eprintln!("[node bench] node Ready (bridge {}, pod subnet {})", node.bridge(), node.subnet());
@@ -79,6 +83,7 @@ pub async fn run(cfg: &NodeBenchConfig) -> anyhow::Result<String> {
 
 async fn measure(cfg: &NodeBenchConfig, node: &NodeServer, f: &mut Figures) -> anyhow::Result<()> {
     let pid = node.pid()?;
+    let agent = node.agent_pid()?;
     let containerd = node.containerd_pid().context("no containerd.pid under the agent's data dir")?;
     eprintln!("[node bench] importing {} with rkube images import", host::IMAGE);
     node.import_busybox()?;
@@ -87,31 +92,40 @@ async fn measure(cfg: &NodeBenchConfig, node: &NodeServer, f: &mut Figures) -> a
     // Let start-up work (first lists, informers' initial syncs, the first status and Lease writes) settle.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let u = &mut f.usage;
-    (u.server_idle_kb, u.containerd_idle_kb) = (rss_kb(pid), rss_kb(containerd));
+    (u.server_idle_kb, u.containerd_idle_kb, u.agent_idle_kb) = (rss_kb(pid), rss_kb(containerd), rss_kb(agent));
     eprintln!(
-        "[node bench] idle: server RSS {} MiB, containerd {} MiB",
+        "[node bench] idle: agent RSS {} MiB, server {} MiB, containerd {} MiB",
+        mib(u.agent_idle_kb),
         mib(u.server_idle_kb),
         mib(u.containerd_idle_kb)
     );
 
     eprintln!("[node bench] creating {} pods at once", cfg.pods);
     let cpu = (cpu_time(pid), cpu_time(containerd));
+    let agent_cpu = cpu_time(agent);
     f.batch = pods::start_batch(&c, &pods::names("batch", cfg.pods), Duration::from_secs(300)).await?;
+    u.agent_burst_cpu = cpu_time(agent).saturating_sub(agent_cpu);
     u.server_burst_cpu = cpu_time(pid).saturating_sub(cpu.0);
     u.containerd_burst_cpu = cpu_time(containerd).saturating_sub(cpu.1);
     eprintln!("[node bench] all {} Ready in {:.2} s", cfg.pods, f.batch.all_ready.as_secs_f64());
 
     eprintln!("[node bench] idling {} s with {} pods running", cfg.idle.as_secs(), cfg.pods);
     let (cpu, at) = ((cpu_time(pid), cpu_time(containerd)), Instant::now());
+    let agent_cpu = cpu_time(agent);
     tokio::time::sleep(cfg.idle).await;
     u.idle_window = at.elapsed();
+    u.agent_idle_cpu = cpu_time(agent).saturating_sub(agent_cpu);
+    u.agent_loaded_kb = rss_kb(agent);
     u.server_idle_cpu = cpu_time(pid).saturating_sub(cpu.0);
     u.containerd_idle_cpu = cpu_time(containerd).saturating_sub(cpu.1);
     (u.server_loaded_kb, u.containerd_loaded_kb) = (rss_kb(pid), rss_kb(containerd));
     (u.shims, u.shims_kb) = (node.shims().len(), node.shims_rss_kb());
     eprintln!(
-        "[node bench] with {} pods: server RSS {} MiB, CPU {:.2} % of a core; containerd {} MiB; {} shims {} MiB",
+        "[node bench] with {} pods: agent RSS {} MiB, CPU {:.2} % of a core; server {} MiB, {:.2} %; containerd {} \
+         MiB; {} shims {} MiB",
         cfg.pods,
+        mib(u.agent_loaded_kb),
+        percent(u.agent_idle_cpu, u.idle_window),
         mib(u.server_loaded_kb),
         percent(u.server_idle_cpu, u.idle_window),
         mib(u.containerd_loaded_kb),
@@ -159,7 +173,8 @@ fn render(cfg: &NodeBenchConfig, f: &Figures) -> String {
     let n = cfg.pods;
     let u = &f.usage;
     let mut out = format!(
-        "`rkube bench node`: one `rkube server` (release build) with its embedded agent, on its own containerd \
+        "`rkube bench node`: one `rkube server --disable-agent` and one `rkube agent` joined to it (release build, \
+         two processes so the agent is measured apart from the control plane), on the agent's own containerd \
          ({}, {}) with the CNI bridge plugin, pod subnet {}, on this machine's 2 cores (1-minute load average {} at \
          the start, {} at the end{}). Pods run the busybox image (imported first with \
          `rkube images import`, `imagePullPolicy: IfNotPresent`) with `sleep 3600`, created by kube-rs.\n\n",
@@ -190,8 +205,9 @@ fn render(cfg: &NodeBenchConfig, f: &Figures) -> String {
     out.push_str(&row(&format!("1 pod alone ({k} runs): create → Ready"), singles(|p| p.ready)));
     out.push_str(&format!(
         "\nPercentiles are nearest-rank (with {n} samples p99 is the slowest pod). All {n} pods Ready {} after the \
-         first create. While they started, the server used {} of CPU and containerd {}.\n\n",
+         first create. While they started, the agent used {} of CPU, the server {} and containerd {}.\n\n",
         secs(f.batch.all_ready),
+        secs(u.agent_burst_cpu),
         secs(u.server_burst_cpu),
         secs(u.containerd_burst_cpu)
     ));
@@ -200,7 +216,13 @@ fn render(cfg: &NodeBenchConfig, f: &Figures) -> String {
     ));
     let diff = |a: u64, b: u64| format!("{:+.1} MiB", (b as f64 - a as f64) / 1024.0);
     out.push_str(&format!(
-        "| `rkube server` (API server, scheduler, controllers, store **and** the agent) | {} MiB | **{} MiB** | {} |\n",
+        "| `rkube agent` (kubelet, agent API, node status) | {} MiB | **{} MiB** | {} |\n",
+        mib(u.agent_idle_kb),
+        mib(u.agent_loaded_kb),
+        diff(u.agent_idle_kb, u.agent_loaded_kb)
+    ));
+    out.push_str(&format!(
+        "| `rkube server --disable-agent` (API server, scheduler, controllers, store) | {} MiB | {} MiB | {} |\n",
         mib(u.server_idle_kb),
         mib(u.server_loaded_kb),
         diff(u.server_idle_kb, u.server_loaded_kb)
@@ -214,11 +236,12 @@ fn render(cfg: &NodeBenchConfig, f: &Figures) -> String {
         mib(u.shims_kb)
     ));
     out.push_str(&format!(
-        "\nThe agent runs inside the `rkube server` process, so its row is the whole control plane plus the node \
-         agent: an upper bound for the agent alone. Idle is measured 5 s after the node was Ready; \"with {n} pods\" \
-         after the idle window below.\n\n**CPU of the idle node** with {n} pods running, over {}: `rkube server` \
-         **{:.2} %** of one core ({} of CPU), containerd {:.2} % ({}). (utime+stime from /proc/PID/stat.)\n\n",
+        "\nIdle is measured 5 s after the node was Ready; \"with {n} pods\" after the idle window below.\n\n**CPU of \
+         the idle node** with {n} pods running, over {}: `rkube agent` **{:.2} %** of one core ({} of CPU), \
+         `rkube server` {:.2} % ({}), containerd {:.2} % ({}). (utime+stime from /proc/PID/stat.)\n\n",
         secs(u.idle_window),
+        percent(u.agent_idle_cpu, u.idle_window),
+        secs(u.agent_idle_cpu),
         percent(u.server_idle_cpu, u.idle_window),
         secs(u.server_idle_cpu),
         percent(u.containerd_idle_cpu, u.idle_window),

@@ -1,4 +1,4 @@
-//! The node under test: a `rkube server` with its embedded agent (and so its own containerd) in a temporary
+//! The node under test: a `rkube server` and an `rkube agent` (with its own containerd) in one temporary
 //! data dir, with its own CNI bridge and pod subnet; the busybox image imported into it; the host processes it
 //! runs (containerd, shims) found for measures; and its removal, checked afterwards for anything left behind.
 
@@ -13,10 +13,12 @@ use crate::server::{ServerProcess, rss_kb};
 /// The image the benchmark's pods run, imported from the host's static busybox.
 pub(crate) const IMAGE: &str = "busybox:rkube-bench-node";
 
-/// A server with its embedded agent. Dropping it stops the server by PID, runs `rkube agent clean` on its data
-/// dir (pods, containerd, mounts, bridge), then removes the data dir.
+/// A control-plane server (`--disable-agent`) and a node agent as its own process (`rkube agent`), so the
+/// agent's memory and CPU are measured apart from the control plane's. Dropping it stops both by PID, runs
+/// `rkube agent clean` on the data dir (pods, containerd, mounts, bridge), then removes the data dir.
 pub(crate) struct NodeServer {
     server: Option<ServerProcess>,
+    agent: Option<ServerProcess>,
     data: tempfile::TempDir,
     rkube: PathBuf,
     bridge: String,
@@ -59,57 +61,72 @@ fn free_subnet() -> anyhow::Result<String> {
 }
 
 impl NodeServer {
-    /// Starts the server with its agent and waits (up to 120 s) until it says it is ready, which it does once
-    /// its node posted Ready.
+    /// Starts the server, then the agent, and waits (up to 120 s each) until each says it is ready (the agent
+    /// does once its node posted Ready).
     pub(crate) fn start(rkube: &Path) -> anyhow::Result<NodeServer> {
         let data = tempfile::Builder::new().prefix("rkube-bench-node-").tempdir()?;
-        let logs = tempfile::tempdir()?;
         let (port, kubelet_port, subnet) = (free_port()?, free_port()?, free_subnet()?);
         let bridge = format!("rkb{port}");
-        let log = std::fs::File::create(logs.path().join("server.log"))?;
-        let mut child = Command::new(rkube)
-            .args(["server", "--node-name", "bench-node", "--bind-address", "127.0.0.1"])
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(["--https-listen-port", &port.to_string(), "--kubelet-port", &kubelet_port.to_string()])
-            .args(["--cni-bridge", &bridge, "--cluster-cidr", &subnet, "--node-cidr-mask-size", "24"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", rkube.display()))?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let kubeconfig = data.path().join("kubeconfig.yaml");
-        // From here on Drop stops the server and cleans the node, also when the start fails.
-        let node = NodeServer {
-            server: Some(ServerProcess { child, _dir: logs, kubeconfig }),
-            data,
-            rkube: rkube.to_path_buf(),
-            bridge,
-            subnet,
-        };
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(()) => Ok(node),
-            Err(_) => anyhow::bail!("the server's node was not ready within 120 s:\n{}", node.log_tail()),
-        }
+        let server = [
+            "server",
+            "--disable-agent",
+            "--node-name",
+            "bench-server",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+            "--cluster-cidr",
+            &subnet,
+            "--node-cidr-mask-size",
+            "24",
+        ];
+        let (server, server_out) = spawn(rkube, &server, data.path())?;
+        let kubeconfig = server.kubeconfig.clone();
+        // From here on Drop stops what runs and cleans the node, also when the start fails.
+        let mut node =
+            NodeServer { server: Some(server), agent: None, data, rkube: rkube.to_path_buf(), bridge, subnet };
+        wait_ready(server_out, "the server", &node)?;
+        let tls = node.data.path().join("server/tls");
+        let file = |name: &str| tls.join(name).to_string_lossy().into_owned();
+        let agent = [
+            "agent",
+            "--server",
+            &format!("https://127.0.0.1:{port}"),
+            "--node-name",
+            "bench-node",
+            "--kubeconfig",
+            &kubeconfig.to_string_lossy(),
+            // The API server's serving certificate (it names 127.0.0.1) stands in for the node's.
+            "--tls-cert-file",
+            &file("serving-kube-apiserver.crt"),
+            "--tls-private-key-file",
+            &file("serving-kube-apiserver.key"),
+            "--client-ca-file",
+            &file("ca.crt"),
+            "--kubelet-port",
+            &kubelet_port.to_string(),
+            "--cni-bridge",
+            &node.bridge,
+        ];
+        let (agent, agent_out) = spawn(rkube, &agent, node.data.path())?;
+        node.agent = Some(agent);
+        wait_ready(agent_out, "the agent's node", &node)?;
+        Ok(node)
     }
 
     fn server(&self) -> anyhow::Result<&ServerProcess> {
         self.server.as_ref().context("the server was stopped")
     }
 
-    /// The server's PID (its API server, controllers, scheduler and embedded agent are all in it).
+    /// The server's PID (API server, controllers, scheduler, store).
     pub(crate) fn pid(&self) -> anyhow::Result<u32> {
         Ok(self.server()?.child.id())
+    }
+
+    /// The agent's PID (kubelet, agent API, node status; containerd is its child process).
+    pub(crate) fn agent_pid(&self) -> anyhow::Result<u32> {
+        Ok(self.agent.as_ref().context("the agent was stopped")?.child.id())
     }
 
     pub(crate) fn kubeconfig(&self) -> anyhow::Result<&Path> {
@@ -125,7 +142,8 @@ impl NodeServer {
     }
 
     pub(crate) fn log_tail(&self) -> String {
-        self.server.as_ref().map(ServerProcess::log_tail).unwrap_or_default()
+        let tail = |p: &Option<ServerProcess>| p.as_ref().map(ServerProcess::log_tail).unwrap_or_default();
+        format!("server:\n{}\nagent:\n{}", tail(&self.server), tail(&self.agent))
     }
 
     fn containerd_socket(&self) -> PathBuf {
@@ -174,6 +192,8 @@ impl NodeServer {
     /// Stops the server (SIGTERM by PID, SIGKILL after 10 s), cleans the node, and reports what is left.
     pub(crate) fn stop(&mut self) -> Leftovers {
         let Some(server) = self.server.take() else { return Leftovers::default() };
+        // The agent first (SIGTERM by PID, as ServerProcess's Drop does), while the API still answers.
+        drop(self.agent.take());
         drop(server);
         let clean = Command::new(&self.rkube).args(["agent", "clean", "--data-dir"]).arg(self.data.path()).output();
         let (clean, clean_failed) = match clean {
@@ -206,6 +226,41 @@ impl Drop for NodeServer {
                 eprintln!("[node bench] left behind after cleaning: {left:?}");
             }
         }
+    }
+}
+
+/// Starts `rkube ARGS --data-dir DIR` with its stderr in a log of its own; returns it and its stdout.
+fn spawn(rkube: &Path, args: &[&str], dir: &Path) -> anyhow::Result<(ServerProcess, std::process::ChildStdout)> {
+    let logs = tempfile::tempdir()?;
+    let log = std::fs::File::create(logs.path().join("server.log"))?;
+    let mut child = Command::new(rkube)
+        .args(args)
+        .arg("--data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {} {}", rkube.display(), args[0]))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    Ok((ServerProcess { child, _dir: logs, kubeconfig: dir.join("kubeconfig.yaml") }, stdout))
+}
+
+/// Waits up to 120 s for the "is ready" line on `stdout` (read to its end on a thread, so the child never
+/// blocks on a full pipe).
+fn wait_ready(stdout: std::process::ChildStdout, what: &str, node: &NodeServer) -> anyhow::Result<()> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("is ready") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(()) => Ok(()),
+        Err(_) => anyhow::bail!("{what} was not ready within 120 s:\n{}", node.log_tail()),
     }
 }
 
