@@ -30,6 +30,21 @@ struct AgentNode {
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
+/// A signal for the "is ready" line on the child's stdout (read to its end on a thread, so the child never
+/// blocks on a full pipe).
+fn ready_signal(child: &mut Child) -> std::sync::mpsc::Receiver<()> {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("is ready") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
@@ -57,28 +72,22 @@ impl Server {
             .stderr(log_file)
             .spawn()
             .expect("start rkube server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
+        let rx = ready_signal(&mut child);
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         let mut server = Server { child, dir, port, kubeconfig, log, agent: None };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("rkube server exited with {status} before it was ready:\n{}", server.log_tail());
-            }
-            assert!(Instant::now() < deadline, "rkube server not ready after 60 s:\n{}", server.log_tail());
-        }
+        server.wait_ready(&rx, 60, "it was ready");
         server
+    }
+
+    /// Waits up to `secs` for the server's "is ready" line; panics with the log tail if it exits or times out.
+    fn wait_ready(&mut self, rx: &std::sync::mpsc::Receiver<()>, secs: u64, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while rx.recv_timeout(Duration::from_millis(100)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("rkube server exited with {status} before {what}:\n{}", self.log_tail());
+            }
+            assert!(Instant::now() < deadline, "rkube server: not within {secs} s: {what}:\n{}", self.log_tail());
+        }
     }
 
     /// The last lines of the server's log, for failure messages.
@@ -216,7 +225,6 @@ pub struct Peer {
 
 impl Peer {
     pub fn start(dir: &std::path::Path) -> Peer {
-        use std::io::{BufRead, BufReader};
         let kubeconfig = dir.join("peer-kubeconfig.yaml");
         let log = dir.join("peer.log");
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rkube"))
@@ -232,15 +240,7 @@ impl Peer {
             .stderr(std::fs::File::create(&log).expect("peer log"))
             .spawn()
             .expect("start the peer server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
+        let rx = ready_signal(&mut child);
         let peer = Peer { child, kubeconfig, log };
         assert!(
             rx.recv_timeout(std::time::Duration::from_secs(60)).is_ok(),
@@ -402,29 +402,12 @@ impl Server {
             .stderr(log_file)
             .spawn()
             .expect("start rkube server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
+        let rx = ready_signal(&mut child);
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         let agent = AgentNode { name, bridge, kubelet_port, subnet, _subnet_lock: lock };
         // From here on Drop cleans up, also when the start fails.
         let mut server = Server { child, dir, port, kubeconfig, log, agent: Some(agent) };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            if rx.recv_timeout(Duration::from_millis(100)).is_ok() {
-                break;
-            }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("rkube server exited with {status} before its node was ready:\n{}", server.log_tail());
-            }
-            assert!(Instant::now() < deadline, "rkube server's node not ready after 90 s:\n{}", server.log_tail());
-        }
+        server.wait_ready(&rx, 90, "its node was ready");
         server
     }
 
