@@ -44,6 +44,8 @@ pub async fn clean(data_dir: &Path) -> Result<Cleaned> {
         kubelet_port: 1,
         node_labels: Vec::new(),
         max_pods: 1,
+        network: crate::network::NetworkFlags::default(),
+        services: crate::services::ServicesFlags::default(),
     };
     let config = AgentConfig::from_flags(&flags)?;
     let socket = config.runtime_socket();

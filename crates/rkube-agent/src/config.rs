@@ -38,6 +38,10 @@ pub struct Flags {
     pub node_labels: Vec<String>,
     /// `--max-pods`.
     pub max_pods: u32,
+    /// The pod network's flags.
+    pub network: crate::network::NetworkFlags,
+    /// The service proxy's and DNS's flags.
+    pub services: crate::services::ServicesFlags,
 }
 
 /// Where the container runtime comes from.
@@ -78,6 +82,10 @@ pub struct AgentConfig {
     pub node_labels: BTreeMap<String, String>,
     /// The node's `pods` capacity.
     pub max_pods: u32,
+    /// The pod network.
+    pub network: crate::network::NetworkConfig,
+    /// The service proxy and DNS.
+    pub services: crate::services::ServicesConfig,
     /// The host's resolv.conf (pods with `dnsPolicy: Default`, and the search path).
     pub resolv_conf: PathBuf,
     /// TLS of the agent API (serving certificate, client certificates required from the cluster CA). Set by the
@@ -158,6 +166,8 @@ impl AgentConfig {
             (None, RuntimeSource::Supervised) => flags.data_dir.join("agent").join("cni").join("net.d"),
             (None, RuntimeSource::Endpoint(_)) => PathBuf::from("/etc/cni/net.d"),
         };
+        let network = crate::network::NetworkConfig::from_flags(&flags.network, &mut problems);
+        let services = crate::services::ServicesConfig::from_flags(&flags.services, &mut problems);
         if !problems.is_empty() {
             return Err(Error::Invalid(problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")));
         }
@@ -175,6 +185,8 @@ impl AgentConfig {
             cni_conf_dir,
             node_labels,
             max_pods: flags.max_pods,
+            network,
+            services,
             resolv_conf: PathBuf::from("/etc/resolv.conf"),
             tls: None,
         })
@@ -294,6 +306,8 @@ mod tests {
             cni_conf_dir: None,
             node_labels: vec!["role=db".into(), "example.com/zone=a".into()],
             max_pods: 110,
+            network: crate::network::NetworkFlags::default(),
+            services: crate::services::ServicesFlags::default(),
         }
     }
 

@@ -20,8 +20,10 @@ pub mod config;
 pub mod hostinfo;
 pub mod identity;
 pub mod lease;
+pub mod network;
 pub mod node;
 pub mod resources;
+pub mod services;
 pub mod tls;
 
 mod lock;

@@ -10,7 +10,7 @@ use kube::api::Api;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
-use crate::cni::{self, PodCidr};
+use crate::cni::PodCidr;
 use crate::config::AgentConfig;
 use crate::node::Facts;
 use crate::runtime::{self, NodeRuntime};
@@ -20,7 +20,7 @@ use crate::{Error, Result, lock, register, sleep_or_stop};
 /// How long the kubelet and the agent API get to stop.
 const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
-type Parts = JoinSet<(&'static str, Result<()>)>;
+pub(crate) type Parts = JoinSet<(&'static str, Result<()>)>;
 
 /// Runs the agent until `stop` is set: fires `ready` once the node is registered and Ready and the kubelet and
 /// the agent API run. Returns the first part's failure, with context.
@@ -110,9 +110,8 @@ async fn start_and_watch(
         ("the node status", Ok(()))
     });
 
-    let cidr = wait_pod_cidr(&client, &config.node_name, &mut stop).await?;
-    let conflist = cni::write(&config.cni_conf_dir(), &config.cni_bridge, &cidr, &config.cni_ipam_dir())?;
-    tracing::info!(podCIDR = %cidr, bridge = %config.cni_bridge, path = %conflist.display(), "wrote the CNI configuration");
+    let network = crate::network::start(config, &client, parts, parts_stop.clone(), &mut stop).await?;
+    tracing::info!(podCIDR = %network.pod_cidr, "the pod network is up");
 
     let volumes =
         Arc::new(rkube_volumes::VolumeManager::new(client.clone(), config.pods_dir(), config.node_name.clone()));
@@ -152,6 +151,7 @@ async fn start_and_watch(
         }
     });
     wait_part(parts, server_ready, &mut stop, "the agent API").await?;
+    crate::services::start(config, &client, &network, parts, parts_stop.clone(), &mut stop).await?;
 
     tracing::info!(node = %config.node_name, "waiting for the node to be Ready");
     loop {
@@ -186,7 +186,7 @@ async fn import_pause(rt: &rkube_cri::Runtime) -> Result<()> {
 }
 
 /// Waits until the IPAM controller gives the node its `spec.podCIDR`.
-async fn wait_pod_cidr(client: &kube::Client, name: &str, stop: &mut watch::Receiver<bool>) -> Result<PodCidr> {
+pub(crate) async fn wait_pod_cidr(client: &kube::Client, name: &str, stop: &mut watch::Receiver<bool>) -> Result<PodCidr> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut delay = Duration::from_millis(200);
     let mut said = false;
@@ -211,7 +211,7 @@ async fn wait_pod_cidr(client: &kube::Client, name: &str, stop: &mut watch::Rece
 }
 
 /// Waits for a part's readiness, failing if it (or another part) ends first or the agent is stopped.
-async fn wait_part(
+pub(crate) async fn wait_part(
     parts: &mut Parts,
     mut ready: oneshot::Receiver<()>,
     stop: &mut watch::Receiver<bool>,
@@ -236,7 +236,7 @@ async fn wait_part(
 }
 
 /// What a part's end means: its error, or an unexpected stop (parts run until the agent stops).
-fn part_ended(done: Option<Result<(&'static str, Result<()>), tokio::task::JoinError>>) -> Result<()> {
+pub(crate) fn part_ended(done: Option<Result<(&'static str, Result<()>), tokio::task::JoinError>>) -> Result<()> {
     match done {
         None => Ok(()),
         Some(Ok((name, Ok(())))) => Err(Error::Stopped(format!("{name} stopped unexpectedly"))),

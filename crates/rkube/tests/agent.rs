@@ -386,6 +386,7 @@ fn a_runtime_with_another_cgroup_driver_is_refused() {
         .arg(dir.path())
         .args(["--https-listen-port", &common::free_port().to_string()])
         .args(["--kubelet-port", &common::free_port().to_string()])
+        .args(common::HOST_NODE_ARGS)
         .args(["--container-runtime-endpoint", &own.socket(), "--cni-conf-dir", &own.cni_conf_dir()])
         .output()
         .unwrap();
@@ -439,6 +440,7 @@ fn a_remote_agent_joins_with_a_kubeconfig_and_certificates() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["--kubelet-port", &port.to_string(), "--cni-bridge", &format!("rk{port}")])
+        .args(common::HOST_NODE_ARGS)
         .stdout(std::process::Stdio::piped())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()

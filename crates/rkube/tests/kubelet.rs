@@ -436,6 +436,7 @@ impl Restarted {
             .arg(s.dir.path())
             .args(["--https-listen-port", &s.port.to_string()])
             .args(["--kubelet-port", &s.kubelet_port().to_string(), "--cni-bridge", &s.bridge()])
+            .args(common::HOST_NODE_ARGS)
             .args(["--cluster-cidr", &subnet, "--node-cidr-mask-size", "24"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

@@ -108,6 +108,11 @@ impl NodeServer {
             &kubelet_port.to_string(),
             "--cni-bridge",
             &node.bridge,
+            // The host's own network namespace: a node-local bridge, no proxy or DNS (as upstream's kubelet alone).
+            "--flannel-backend",
+            "none",
+            "--disable-proxy",
+            "--disable-dns",
         ];
         let (agent, agent_out) = spawn(rkube, &agent, node.data.path())?;
         node.agent = Some(agent);

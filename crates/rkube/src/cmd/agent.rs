@@ -46,6 +46,10 @@ pub(crate) struct NodeArgs {
     /// Most pods this node runs.
     #[arg(long, env = "RKUBE_MAX_PODS", default_value_t = 110, help_heading = "(agent/node)")]
     max_pods: u32,
+    #[command(flatten)]
+    net: crate::cmd::netargs::NetArgs,
+    #[command(flatten)]
+    services: crate::cmd::serviceargs::ServiceArgs,
 }
 
 impl NodeArgs {
@@ -59,10 +63,13 @@ impl NodeArgs {
         self.node_ip.unwrap_or_else(crate::netinfo::default_ipv4)
     }
 
-    /// The validated agent configuration for a node keeping its state under `data_dir`.
+    /// The validated agent configuration for a node keeping its state under `data_dir`, in a cluster whose pod
+    /// network is `cluster_cidr` cut into `/subnet_len` node ranges.
     pub(crate) fn agent_config(
         &self,
         data_dir: &std::path::Path,
+        cluster_cidr: &str,
+        subnet_len: u8,
     ) -> Result<rkube_agent::AgentConfig, rkube_agent::Error> {
         rkube_agent::AgentConfig::from_flags(&rkube_agent::Flags {
             data_dir: data_dir.to_path_buf(),
@@ -78,6 +85,8 @@ impl NodeArgs {
             cni_conf_dir: self.cni_conf_dir.clone(),
             node_labels: self.node_labels.clone(),
             max_pods: self.max_pods,
+            network: self.net.flags(cluster_cidr, subnet_len),
+            services: self.services.flags(),
         })
     }
 }
@@ -110,6 +119,12 @@ pub(crate) struct AgentArgs {
     /// CA whose client certificates the agent API accepts (the cluster CA: the API server's kubelet-client).
     #[arg(long, help_heading = "(agent/tls)")]
     client_ca_file: Option<PathBuf>,
+    /// The cluster's pod network (every node's range lies inside it).
+    #[arg(long, env = "RKUBE_CLUSTER_CIDR", default_value = "172.30.0.0/16", help_heading = "(cluster)")]
+    cluster_cidr: String,
+    /// Prefix length of each node's pod range.
+    #[arg(long, env = "RKUBE_NODE_CIDR_MASK_SIZE", default_value_t = 24, help_heading = "(cluster)")]
+    node_cidr_mask_size: u8,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -137,7 +152,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut problems = Vec::new();
-    let config = match args.node.agent_config(&args.data_dir) {
+    let config = match args.node.agent_config(&args.data_dir, &args.cluster_cidr, args.node_cidr_mask_size) {
         Ok(c) => Some(c),
         Err(rkube_agent::Error::Invalid(p)) => {
             problems.push(p);

@@ -124,7 +124,7 @@ impl ServerArgs {
         let node_name = self.node.node_name();
         let agent = match self.disable_agent {
             true => None,
-            false => match self.node.agent_config(&self.data_dir) {
+            false => match self.node.agent_config(&self.data_dir, &self.cluster_cidr, self.node_cidr_mask_size) {
                 Ok(c) => Some(c),
                 Err(rkube_agent::Error::Invalid(p)) => {
                     problems.extend(p.lines().map(|l| l.trim_start_matches("  - ").to_owned()));

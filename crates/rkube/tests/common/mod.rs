@@ -8,6 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A node sharing the host's network namespace with other tests' nodes: a node-local bridge instead of the
+/// pod network (flannel.1 and iptables rules would clash between nodes) and no service proxy or DNS (they
+/// program the namespace's iptables and bind port 53). Multi-node behaviour is tested on `rkube cluster`.
+pub const HOST_NODE_ARGS: &[&str] = &["--flannel-backend", "none", "--disable-proxy", "--disable-dns"];
+
 /// A running `rkube server` with its own data dir; killed (by PID) and cleaned up on drop.
 pub struct Server {
     child: Child,
@@ -395,6 +400,7 @@ impl Server {
             .arg(dir.path())
             .args(["--https-listen-port", &port.to_string()])
             .args(["--kubelet-port", &kubelet_port.to_string(), "--cni-bridge", &bridge])
+            .args(HOST_NODE_ARGS)
             .args(["--cluster-cidr", &format!("{subnet}/24"), "--node-cidr-mask-size", "24"])
             .args(extra)
             .env("RUST_LOG", "info")
