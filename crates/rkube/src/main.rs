@@ -3,6 +3,7 @@
 mod cmd;
 mod logging;
 mod netinfo;
+mod preflight;
 mod signals;
 mod store;
 

@@ -141,3 +141,45 @@ fn doctor_names_faults_injected_in_a_namespace() {
     assert_eq!(get(&ignored, "port 10250/tcp")["status"], "WARN");
     assert_eq!(code, i32::from(ignored.iter().any(|f| f["status"] == "FAIL")));
 }
+
+/// `rkube server` runs the doctor quietly before it starts: a FAIL stops it with the remedy, before the store
+/// or certificates are made; `--ignore-preflight-errors` lets it go on (here to the listener's own error).
+#[test]
+fn server_start_is_refused_by_a_failing_preflight() {
+    if !root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let taken = std::net::TcpListener::bind("0.0.0.0:0").expect("listener");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    let server = |extra: &[&str]| {
+        let mut args = vec!["server", "--disable-agent", "--data-dir", data, "--https-listen-port", &port];
+        args.extend(extra);
+        Command::new(rkube()).args(&args).output().expect("run rkube server")
+    };
+    let out = server(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("host preflight failed"), "{err}");
+    assert!(err.contains(&format!("port {port}/tcp")), "{err}");
+    assert!(err.contains("--ignore-preflight-errors"), "{err}");
+    assert!(!dir.path().join("server").exists(), "nothing is made before the preflight passes");
+
+    let out = server(&["--ignore-preflight-errors", &format!("port {port}/tcp")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(!err.contains("host preflight failed"), "{err}");
+
+    // Under `ip netns exec` the host's cgroups are hidden: the preflight says so and how to start instead.
+    let ns = Netns::new("preflight");
+    let bin = rkube();
+    let out = Command::new("ip")
+        .args(["netns", "exec", &ns.name, bin.to_str().expect("path"), "server", "--disable-agent", "--data-dir", data])
+        .output()
+        .expect("ip netns exec");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("hidden in this mount namespace") && err.contains("nsenter --net="), "{err}");
+}

@@ -56,12 +56,27 @@ pub(crate) fn run(host: &dyn Host, out: &mut Vec<Finding>) {
         Finding::ok(G, "cgroup controllers", format!("v1: {} enabled", wanted.join(", ")))
     } else {
         // Seen under `ip netns exec`, which mounts a fresh /sys, and on hosts without an init that mounts them.
-        Finding::fail(
-            G,
-            "cgroup controllers",
-            format!("v1: enabled but not mounted under /sys/fs/cgroup: {}", unmounted.join(", ")),
-            "apt-get install -y cgroupfs-mount && cgroupfs-mount",
-        )
+        // When init's mount namespace has them, it is the former: containerd and runc would fail the same way.
+        // (/proc/1/root is refused to us there; init's mountinfo is readable.)
+        let in_init = host.read("/proc/1/mountinfo").is_some_and(|m| {
+            m.lines().any(|l| l.split_whitespace().nth(4).is_some_and(|p| p.starts_with("/sys/fs/cgroup/")))
+        });
+        let (seen, remedy) = if in_init {
+            (
+                format!(
+                    "v1: mounted on the host but hidden in this mount namespace (`ip netns exec` mounts a fresh \
+                     /sys): {}",
+                    unmounted.join(", ")
+                ),
+                "enter only the network namespace: nsenter --net=/run/netns/<name> rkube ...",
+            )
+        } else {
+            (
+                format!("v1: enabled but not mounted under /sys/fs/cgroup: {}", unmounted.join(", ")),
+                "apt-get install -y cgroupfs-mount && cgroupfs-mount",
+            )
+        };
+        Finding::fail(G, "cgroup controllers", seen, remedy)
     });
 }
 

@@ -119,6 +119,9 @@ pub(crate) struct AgentArgs {
     /// CA whose client certificates the agent API accepts (the cluster CA: the API server's kubelet-client).
     #[arg(long, help_heading = "(agent/tls)")]
     client_ca_file: Option<PathBuf>,
+    /// Host checks (as `rkube doctor` names them) whose FAIL only warns at start; `all` for every check.
+    #[arg(long, env = "RKUBE_IGNORE_PREFLIGHT_ERRORS", value_delimiter = ',', help_heading = "(cluster)")]
+    ignore_preflight_errors: Vec<String>,
     /// The cluster's pod network (every node's range lies inside it).
     #[arg(long, env = "RKUBE_CLUSTER_CIDR", default_value = "172.30.0.0/16", help_heading = "(cluster)")]
     cluster_cidr: String,
@@ -182,6 +185,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     config.tls = Some(rkube_agent::tls::from_files(&cert, &key, &ca)?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        crate::preflight::run(&args.data_dir, None, Some(&config), &args.ignore_preflight_errors).await?;
         let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, args.server.as_deref()).await?;
         let name = config.node_name.clone();
         eprintln!("[1/1] node {name}: starting");

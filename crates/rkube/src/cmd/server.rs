@@ -48,6 +48,9 @@ pub(crate) struct ServerArgs {
     /// How long a node may go without renewing its Lease before it is marked NotReady/Unknown.
     #[arg(long, env = "RKUBE_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
     node_monitor_grace_period: std::time::Duration,
+    /// Host checks (as `rkube doctor` names them) whose FAIL only warns at start; `all` for every check.
+    #[arg(long, env = "RKUBE_IGNORE_PREFLIGHT_ERRORS", value_delimiter = ',', help_heading = "(components)")]
+    ignore_preflight_errors: Vec<String>,
     #[command(flatten)]
     store: StoreArgs,
     /// The node (and the embedded agent's) flags, shared with `rkube agent`.
@@ -68,6 +71,7 @@ struct ServerConfig {
     service_first_ip: IpAddr,
     service_cidr: String,
     cluster_domain: String,
+    ignore_preflight_errors: Vec<String>,
     nodes: rkube_controllers::NodesConfig,
     /// The embedded agent's configuration (`None` with --disable-agent).
     agent: Option<rkube_agent::AgentConfig>,
@@ -158,6 +162,7 @@ impl ServerArgs {
             service_first_ip,
             service_cidr: self.service_cidr.clone(),
             cluster_domain: self.node.cluster_domain.clone(),
+            ignore_preflight_errors: self.ignore_preflight_errors.clone(),
             nodes: rkube_controllers::NodesConfig {
                 cluster_cidr: Some(self.cluster_cidr.clone()),
                 node_cidr_mask_size: self.node_cidr_mask_size,
@@ -176,6 +181,13 @@ pub(crate) fn run(args: ServerArgs) -> anyhow::Result<()> {
 
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let steps = if config.agent.is_some() { 5 } else { 4 };
+    crate::preflight::run(
+        &config.data_dir,
+        Some(config.bind.port()),
+        config.agent.as_ref(),
+        &config.ignore_preflight_errors,
+    )
+    .await?;
     eprintln!("[1/{steps}] store: opening");
     let store = crate::store::open(&config.store).await?;
     let revision = store.current_revision().await?;
