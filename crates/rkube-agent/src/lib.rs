@@ -59,6 +59,9 @@ pub enum Error {
     /// The CNI configuration could not be written.
     #[error("CNI configuration: {0}")]
     Cni(String),
+    /// The pod network could not start or failed (issue 6: leases, backend, node files).
+    #[error("the pod network: {0}")]
+    Network(String),
     /// The agent API's TLS could not be set up.
     #[error("agent API TLS: {0}")]
     Tls(String),
@@ -85,6 +88,9 @@ pub enum Error {
     /// A part of the agent stopped or panicked unexpectedly.
     #[error("{0}")]
     Stopped(String),
+    /// The service proxy or the cluster DNS could not start or failed (issue 7).
+    #[error("{0}")]
+    Services(String),
     /// The agent was asked to stop before it was ready.
     #[error("stopped before the node was ready")]
     Cancelled,

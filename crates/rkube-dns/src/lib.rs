@@ -21,10 +21,11 @@
 //! are NXDOMAIN straight from the index.
 
 mod answer;
+pub mod bench;
 pub mod client;
 mod forward;
 pub mod index;
-mod metrics;
+pub mod metrics;
 mod server;
 mod watch;
 

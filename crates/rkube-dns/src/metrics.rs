@@ -1,7 +1,9 @@
 //! Query counters by response code, rendered in the Prometheus text format.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
 
 /// Responses sent, counted by rcode (`NOERROR`, `NXDOMAIN`, `SERVFAIL`, ...), as CoreDNS's
 /// `coredns_dns_responses_total{rcode}`.
@@ -34,6 +36,27 @@ impl Metrics {
         }
         out
     }
+}
+
+/// Serves `GET /metrics` (the counters) and `GET /health` on `listener` until `stop` turns true, as CoreDNS's
+/// `prometheus :9153` and `health` plugins do.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(|axum::extract::State(m): axum::extract::State<Arc<Metrics>>| async move { m.render() }),
+        )
+        .route("/health", axum::routing::get(|| async { "OK" }))
+        .with_state(metrics);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })
+        .await
 }
 
 /// The mnemonic of a 4-bit header rcode, as dig and CoreDNS's metrics spell it.

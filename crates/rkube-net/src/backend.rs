@@ -321,6 +321,11 @@ async fn ensure_vxlan(h: &Handle, up: &Uplink, vni: u32, port: u16) -> Result<(u
     Ok((l.index, l.mac))
 }
 
+/// Whether the calling thread's namespace has [`VXLAN_DEVICE`] (one an earlier run left up, with its pods).
+pub async fn vxlan_device_present(h: &Handle) -> Result<bool, NlError> {
+    Ok(nl::link_by_name(h, VXLAN_DEVICE).await?.is_some())
+}
+
 /// Routes in the main table for subnets inside `network` (what a backend installed), for checks and cleanup.
 pub async fn routes_in(h: &Handle, network: Ipv4Net) -> Result<Vec<Ipv4Net>, NlError> {
     let q = RouteMessageBuilder::<Ipv4Addr>::new().build();

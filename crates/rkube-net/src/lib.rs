@@ -113,21 +113,33 @@ pub async fn run(
     tokio::pin!(stop);
     let config = subnets.network_config().await?;
     let uplink = uplink::choose(&handle, &opts.uplink).await?;
+    // A node refused before it holds a lease (network exhausted) leaves no device it made behind; a device an
+    // earlier run made stays (its pods may still use it).
+    let existed = nl::link_by_name(&handle, backend::VXLAN_DEVICE).await.ok().flatten().is_some();
     let backend = Backend::new(handle.clone(), uplink.clone(), &config.backend).await?;
     let attrs = backend.lease_attrs();
     let mut delay = BACKOFF_MIN;
-    let mut lease = loop {
+    let leased = loop {
         match subnets.acquire(&config, &attrs).await {
-            Ok(l) => break l,
+            Ok(l) => break Ok(l),
             Err(e) if e.is_transient() => {
                 tracing::warn!(error = %e, "cannot lease a subnet yet; retrying in {delay:?}");
                 tokio::select! {
-                    _ = &mut stop => return Err(NetError::Stopped),
+                    _ = &mut stop => break Err(NetError::Stopped),
                     _ = tokio::time::sleep(delay) => {}
                 }
                 delay = (delay * 2).min(BACKOFF_MAX);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => break Err(e.into()),
+        }
+    };
+    let mut lease = match leased {
+        Ok(l) => l,
+        Err(e) => {
+            if !existed && let Err(t) = backend.teardown().await {
+                tracing::warn!(error = %t, "removing the unused vxlan device");
+            }
+            return Err(e);
         }
     };
     backend.configure(&lease).await?;

@@ -63,7 +63,7 @@ pub async fn choose(h: &Handle, choice: &UplinkChoice) -> Result<Uplink, UplinkE
             .next()
             .ok_or_else(|| {
                 UplinkError::NotFound(format!(
-                    "uplink {name} has no IPv4 address; give it one or pick another with --iface"
+                    "uplink {name} has no IPv4 address; give it one or pick another with --flannel-iface"
                 ))
             })?;
         let network = Ipv4Net::new(ip, prefix).ok_or_else(|| UplinkError::NotFound(format!("bad prefix on {name}")))?;
@@ -73,7 +73,7 @@ pub async fn choose(h: &Handle, choice: &UplinkChoice) -> Result<Uplink, UplinkE
         if let Ok(ip) = iface.parse::<Ipv4Addr>() {
             let Some((index, ..)) = addrs.iter().find(|(_, a, _, _)| *a == ip) else {
                 return Err(UplinkError::NotFound(format!(
-                    "--iface {iface}: no interface has that address; use an address or a name of: {}",
+                    "--flannel-iface {iface}: no interface has that address; use an address or a name of: {}",
                     names()
                 )));
             };
@@ -81,7 +81,7 @@ pub async fn choose(h: &Handle, choice: &UplinkChoice) -> Result<Uplink, UplinkE
         }
         let Some(l) = links.iter().find(|l| &l.name == iface) else {
             return Err(UplinkError::NotFound(format!(
-                "--iface {iface}: no such interface; use one of: {} (or an address)",
+                "--flannel-iface {iface}: no such interface; use one of: {} (or an address)",
                 names()
             )));
         };
@@ -89,7 +89,7 @@ pub async fn choose(h: &Handle, choice: &UplinkChoice) -> Result<Uplink, UplinkE
     }
     if let Some(re) = &choice.iface_regex {
         let r = Regex::new(re).map_err(|e| {
-            UplinkError::NotFound(format!("--iface-regex {re:?} is not a valid regular expression: {e}"))
+            UplinkError::NotFound(format!("--flannel-iface-regex {re:?} is not a valid regular expression: {e}"))
         })?;
         for l in &links {
             if r.is_match(&l.name) && l.name != "lo" {
@@ -100,14 +100,14 @@ pub async fn choose(h: &Handle, choice: &UplinkChoice) -> Result<Uplink, UplinkE
             }
         }
         return Err(UplinkError::NotFound(format!(
-            "--iface-regex {re:?} matches no interface name or address; interfaces: {}",
+            "--flannel-iface-regex {re:?} matches no interface name or address; interfaces: {}",
             names()
         )));
     }
     match nl::default_route_link(h).await? {
         Some(i) => build(i, None),
         None => Err(UplinkError::NotFound(format!(
-            "no default route to pick the uplink from; choose one with --iface (interfaces: {})",
+            "no default route to pick the uplink from; choose one with --flannel-iface (interfaces: {})",
             names()
         ))),
     }

@@ -288,8 +288,11 @@ fn missing_uplink_and_small_mtu_are_refused_with_the_fix() {
             };
         (missing, regex, small)
     });
-    assert!(missing.contains("--iface eth4: no such interface; use one of:") && missing.contains("eth0"), "{missing}");
-    assert!(regex.contains("--iface-regex \"^wlan\" matches no interface"), "{regex}");
+    assert!(
+        missing.contains("--flannel-iface eth4: no such interface; use one of:") && missing.contains("eth0"),
+        "{missing}"
+    );
+    assert!(regex.contains("--flannel-iface-regex \"^wlan\" matches no interface"), "{regex}");
     assert!(small.contains("uplink eth0 MTU 100 is too small for vxlan, which needs at least 118"), "{small}");
     assert!(!ok(&["ip", "-n", &n, "link", "show", "flannel.1"]));
     // No default route in a fresh namespace: the error says to pass --iface.
@@ -297,5 +300,5 @@ fn missing_uplink_and_small_mtu_are_refused_with_the_fix() {
         let h = rkube_net::nl::connect().unwrap();
         rkube_net::uplink::choose(&h, &UplinkChoice::default()).await.unwrap_err().to_string()
     });
-    assert!(none.contains("no default route") && none.contains("--iface"), "{none}");
+    assert!(none.contains("no default route") && none.contains("--flannel-iface"), "{none}");
 }

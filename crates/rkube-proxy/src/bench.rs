@@ -119,6 +119,31 @@ pub async fn run_all(sizes: &[usize], endpoints: usize) -> Result<Vec<BenchResul
     Ok(out)
 }
 
+/// [`run_all`] with each backend run bounded by `limit`: a run that takes longer is stopped (its tool killed, its
+/// namespace deleted) and reported as `Err((mode, services, message))`, so one pathological backend does not
+/// hide the others' figures.
+pub async fn run_all_within(
+    sizes: &[usize],
+    endpoints: usize,
+    limit: Duration,
+) -> Result<Vec<Result<BenchResult, (&'static str, usize, String)>>, Error> {
+    let mut out = Vec::new();
+    for &n in sizes {
+        for (mode, name) in [(ProxyMode::Iptables, "iptables"), (ProxyMode::Nftables, "nftables")] {
+            let ns = BenchNetns::create(&format!("rkp-bench-{}-{n}-{name}", std::process::id()))?;
+            // On timeout the run's future is dropped: its tool is killed (kill_on_drop), then the namespace goes.
+            let r = match tokio::time::timeout(limit, run(mode, ns.exec(), n, endpoints)).await {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(e)) => Err((name, n, e.to_string())),
+                Err(_) => Err((name, n, format!("did not finish within {} s", limit.as_secs()))),
+            };
+            drop(ns);
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 /// Times a full sync and a one-endpoint change of `services` × `endpoints` in `mode` through `exec`.
 pub async fn run(mode: ProxyMode, exec: Exec, services: usize, endpoints: usize) -> Result<BenchResult, Error> {
     let opts = RuleOptions { cluster_cidr: Some("172.30.0.0/16".into()), ..RuleOptions::default() };
@@ -145,4 +170,33 @@ pub async fn run(mode: ProxyMode, exec: Exec, services: usize, endpoints: usize)
         one_endpoint: partial.duration,
         partial_bytes: partial.bytes,
     })
+}
+
+/// This process's resident set in KiB (`VmRSS` of /proc/self/status; 0 where unavailable).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// The proxy's memory at `services` × `endpoints`: the RSS growth of this process while it holds the model,
+/// the applied state and the rendered rules of a full nftables sync (piped to a no-op instead of `nft`: the
+/// tool's own memory is not the proxy's). Call it first in a fresh process: freed memory is not given back to
+/// the system, so earlier work would hide the growth. The reflector caches of a live proxy come on top.
+/// Returns (RSS before, RSS while holding), KiB.
+pub async fn memory(services: usize, endpoints: usize) -> Result<(u64, u64), Error> {
+    let before = rss_kib();
+    let opts = RuleOptions { cluster_cidr: Some("172.30.0.0/16".into()), ..RuleOptions::default() };
+    let sink = Exec { prefix: vec!["sh".into(), "-c".into(), "cat >/dev/null".into(), "sink".into()] };
+    let mut p = Proxier::nftables(opts, sink, Arc::new(Metrics::default()));
+    let st = synthetic_state(services, endpoints);
+    p.sync(&st, true).await?;
+    let held = rss_kib();
+    drop((p, st));
+    Ok((before, held))
 }

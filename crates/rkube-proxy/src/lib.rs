@@ -34,7 +34,7 @@ pub use iptables::RuleOptions;
 pub use metrics::Metrics;
 pub use model::{Endpoint, Protocol, ProxyState, ServicePort, ServicePortName};
 pub use proxier::{Proxier, SyncReport};
-pub use watch::run;
+pub use watch::{SYNC_FAILED_REASON, run};
 
 /// `--proxy-mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

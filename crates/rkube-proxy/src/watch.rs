@@ -1,6 +1,7 @@
 //! The proxy's main loop: Services and EndpointSlices mirrored with kube-rs reflectors; once both have
 //! listed, a sync on every change but at most once per `min_sync_period`, a full resync every `sync_period`,
-//! and failed syncs retried with backoff (the previous rules stay in force meanwhile).
+//! and failed syncs retried with backoff (the previous rules stay in force meanwhile), counted in the metrics and
+//! reported as a Warning event about the node.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,51 @@ use crate::metrics::{self, Metrics};
 use crate::model::ProxyState;
 use crate::proxier::Proxier;
 use crate::{Error, ProxyConfig, ProxyMode, ipvs};
+
+/// The reason of the Warning event a failed sync records about the node.
+pub const SYNC_FAILED_REASON: &str = "FailedToSyncProxyRules";
+
+/// Warning events about this node when syncs start failing: one per run of failures (the next after a success),
+/// so a tool that keeps failing does not flood the API.
+struct FailureEvents {
+    client: Client,
+    recorder: rkube_client::events::Recorder,
+    node: String,
+    failing: bool,
+}
+
+impl FailureEvents {
+    fn new(client: Client, node: &str) -> FailureEvents {
+        let recorder = rkube_client::events::Recorder::new(client.clone(), "kube-proxy", Some(node.to_owned()));
+        FailureEvents { client, recorder, node: node.to_owned(), failing: false }
+    }
+
+    fn succeeded(&mut self) {
+        self.failing = false;
+    }
+
+    async fn failed(&mut self, e: &Error) {
+        if std::mem::replace(&mut self.failing, true) || self.node.is_empty() {
+            return;
+        }
+        // The node's UID makes the event show in `kubectl describe node`; without it, the name still finds it.
+        let uid = match Api::<k8s_openapi::api::core::v1::Node>::all(self.client.clone()).get_opt(&self.node).await {
+            Ok(n) => n.and_then(|n| n.metadata.uid),
+            Err(_) => None,
+        };
+        let regarding = k8s_openapi::api::core::v1::ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Node".into()),
+            name: Some(self.node.clone()),
+            uid,
+            ..Default::default()
+        };
+        let message = format!("Failed to sync proxy rules (the previous rules stay in force): {e}");
+        self.recorder
+            .record_ref(regarding, rkube_client::events::EventType::Warning, SYNC_FAILED_REASON, &message)
+            .await;
+    }
+}
 
 fn mirror<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
 where
@@ -69,7 +115,8 @@ pub async fn run(
     }
     let changed = Arc::new(Notify::new());
     let services = mirror(Api::<Service>::all(client.clone()), changed.clone());
-    let slices = mirror(Api::<EndpointSlice>::all(client), changed.clone());
+    let slices = mirror(Api::<EndpointSlice>::all(client.clone()), changed.clone());
+    let mut events = FailureEvents::new(client, &config.hostname);
     tokio::select! {
         _ = async { tokio::join!(services.wait_until_ready(), slices.wait_until_ready()) } => {}
         _ = stop.wait_for(|s| *s) => return Ok(()),
@@ -104,6 +151,7 @@ pub async fn run(
             };
             match outcome {
                 Ok(report) => {
+                    events.succeeded();
                     pending = false;
                     retry = config.min_sync_period.max(Duration::from_millis(100));
                     if full {
@@ -123,6 +171,7 @@ pub async fn run(
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "proxy sync failed; previous rules stay in force, retrying");
+                    events.failed(&e).await;
                     pending = true;
                     tokio::select! {
                         _ = tokio::time::sleep(retry) => {}

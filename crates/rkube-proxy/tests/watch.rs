@@ -30,7 +30,9 @@ impl ApiServer {
     fn start() -> ApiServer {
         let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/rkube");
         assert!(bin.exists(), "{} is missing: run `cargo build -p rkube` first", bin.display());
-        let dir = std::env::temp_dir().join(format!("rkp-api-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("rkp-api-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
@@ -162,4 +164,66 @@ async fn proxy_follows_services_and_endpointslices() {
             lab.in_node(&["nft", "delete", "table", "ip", "kube-proxy"]);
         }
     }
+}
+
+/// A sync that fails (here every rule tool fails: `false` as the command prefix) is retried, counted in
+/// `/metrics`, and reported once as a Warning event about the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_syncs_are_counted_and_reported_as_an_event() {
+    let api = ApiServer::start();
+    let client = api.client().await;
+    let svc: Service = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }))
+    .unwrap();
+    Api::<Service>::namespaced(client.clone(), "default").create(&PostParams::default(), &svc).await.unwrap();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let config = ProxyConfig {
+        hostname: "proxy-node".into(),
+        min_sync_period: Duration::from_millis(100),
+        metrics_addr: Some(([127, 0, 0, 1], metrics_port).into()),
+        exec: rkube_proxy::Exec { prefix: vec!["false".into()] },
+        ..ProxyConfig::default()
+    };
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (ready_tx, mut ready) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(rkube_proxy::run(config, client.clone(), stop, ready_tx));
+    let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), "default");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let found = loop {
+        let list = events.list(&Default::default()).await.unwrap();
+        let mine: Vec<_> =
+            list.items.into_iter().filter(|e| e.reason.as_deref() == Some(rkube_proxy::SYNC_FAILED_REASON)).collect();
+        if !mine.is_empty() {
+            break mine;
+        }
+        assert!(Instant::now() < deadline, "no {} event in 20 s", rkube_proxy::SYNC_FAILED_REASON);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Several failed retries by now; still one event (with a count), about the node, as a Warning.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let list = events.list(&Default::default()).await.unwrap();
+    let mine: Vec<_> =
+        list.items.iter().filter(|e| e.reason.as_deref() == Some(rkube_proxy::SYNC_FAILED_REASON)).collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let e = &found[0];
+    assert_eq!(e.type_.as_deref(), Some("Warning"));
+    assert_eq!(e.involved_object.kind.as_deref(), Some("Node"));
+    assert_eq!(e.involved_object.name.as_deref(), Some("proxy-node"));
+    assert!(e.message.as_deref().unwrap_or("").contains("previous rules stay in force"), "{e:?}");
+    let text = tokio::task::block_in_place(|| {
+        let out =
+            Command::new("curl").args(["-s", &format!("http://127.0.0.1:{metrics_port}/metrics")]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let failures: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("kubeproxy_sync_proxy_rules_iptables_restore_failures_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("the failures counter");
+    assert!(failures >= 2, "{text}");
+    assert!(ready.try_recv().is_err(), "ready fired without a successful sync");
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task).await.expect("run stops").unwrap().unwrap();
 }

@@ -32,7 +32,7 @@ enum Command {
     /// Check this host for everything rkube needs, with the remedy for each problem found.
     Doctor(cmd::doctor::Args),
     /// Run several nodes in network namespaces on this machine.
-    Cluster(cmd::not_built::Args),
+    Cluster(cmd::cluster::ClusterArgs),
     /// Import container images from archives into a node's runtime.
     Images(cmd::images::ImagesArgs),
     /// Measure rkube's components and write the figures into BENCHMARKS.md.
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         Command::Server(args) => cmd::server::run(*args),
         Command::Agent(args) => cmd::agent::run(*args),
         Command::Doctor(args) => cmd::doctor::run(args),
-        Command::Cluster(_) => cmd::not_built::fail("cluster", "multi-node clusters in network namespaces (issue 6)"),
+        Command::Cluster(args) => cmd::cluster::run(args),
         Command::Images(args) => cmd::images::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Sim(args) => cmd::sim::run(args),

@@ -32,7 +32,8 @@ pub(crate) async fn run(
         if a.network.flags.backend != "none" {
             ignore.extend(SET_BY_THE_NETWORK.iter().map(|s| (*s).to_owned()));
         }
-        if a.network.flags.backend == "vxlan" {
+        // A restarting node's own flannel.1 holds 8472/udp (kept up so its pods stay connected).
+        if a.network.flags.backend == "vxlan" && !rkube_agent::network::vxlan_device_present().await {
             ports.push(port(8472, true, "flannel vxlan"));
         }
         let services = &a.services.flags;

@@ -1,4 +1,4 @@
-//! The `rkube` command line: unbuilt subcommands say so, bad configuration is reported all at once,
+//! The `rkube` command line: subcommands list their own, bad configuration is reported all at once,
 //! and a corrupt store file is named in the error without being touched.
 
 use std::process::Command;
@@ -8,13 +8,14 @@ fn rkube(args: &[&str]) -> std::process::Output {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_fail() {
-    for sub in ["cluster"] {
-        let out = rkube(&[sub]);
-        assert!(!out.status.success(), "{sub} must exit non-zero");
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("is not built yet"), "{sub}: {err}");
+fn cluster_without_a_subcommand_lists_its_subcommands_and_fails() {
+    let out = rkube(&["cluster"]);
+    assert!(!out.status.success(), "rkube cluster must exit non-zero");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for sub in ["up", "down", "list", "kubeconfig", "load", "exec", "stop", "start"] {
+        assert!(err.contains(&format!("  {sub} ")), "{sub} missing from:\n{err}");
     }
+    assert!(!err.contains("forward"), "the forwarder is internal:\n{err}");
 }
 
 #[test]

@@ -107,7 +107,12 @@ impl SubnetManager for EtcdSubnetManager {
             )));
         };
         let text = String::from_utf8_lossy(kv.value());
-        Ok(NetConfig::parse(&text)?)
+        // Name the key: the operator fixes it there (flannel reads it back on every start).
+        NetConfig::parse(&text).map_err(|e| {
+            SubnetError::Other(format!(
+                "{key} in etcd: {e}; fix it with ETCDCTL_API=3 etcdctl put {key} '<config>' (it holds {text:?})"
+            ))
+        })
     }
 
     async fn acquire(&self, config: &NetConfig, attrs: &LeaseAttrs) -> Result<Lease, SubnetError> {

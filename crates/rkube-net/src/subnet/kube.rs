@@ -60,6 +60,21 @@ pub(crate) fn lease_of(node: &Node) -> Option<Lease> {
     })
 }
 
+/// Whether the node IPAM's pool is used up: every `/SubnetLen` range of Network (the IPAM controller hands out
+/// all of them, the first included) is some node's podCIDR. The message names the values and the fixes.
+pub(crate) fn exhausted(config: &NetConfig, held: &[Ipv4Net]) -> Option<String> {
+    let bits = u32::from(config.subnet_len.saturating_sub(config.network.prefix()));
+    let capacity = 1u64.checked_shl(bits).unwrap_or(u64::MAX);
+    let distinct: std::collections::HashSet<&Ipv4Net> =
+        held.iter().filter(|s| s.prefix() == config.subnet_len).collect();
+    (distinct.len() as u64 >= capacity).then(|| {
+        format!(
+            "network {} is exhausted: all {capacity} /{} node ranges are assigned to nodes; widen --cluster-cidr, raise --node-cidr-mask-size, or delete nodes that are gone",
+            config.network, config.subnet_len
+        )
+    })
+}
+
 impl KubeSubnetManager {
     /// A manager for node `node_name` with the cluster's network config (flannel's `net-conf.json`).
     pub fn new(client: kube::Client, node_name: &str, config: NetConfig) -> Self {
@@ -77,6 +92,18 @@ impl SubnetManager for KubeSubnetManager {
         let name = &self.node_name;
         let node = self.nodes.get(name).await.map_err(kube_err(format!("reading node {name}")))?;
         let Some(cidr) = node.spec.as_ref().and_then(|s| s.pod_cidr.clone()) else {
+            // The IPAM controller leaves a node without a range when every range is taken: say so and stop,
+            // rather than wait for a range that may never come.
+            let all = self.nodes.list(&Default::default()).await.map_err(kube_err("listing nodes"))?;
+            let held: Vec<Ipv4Net> = all
+                .items
+                .iter()
+                .filter_map(|n| n.spec.as_ref()?.pod_cidr.as_deref()?.parse().ok())
+                .filter(|s: &Ipv4Net| config.network.contains_net(s))
+                .collect();
+            if let Some(e) = exhausted(config, &held) {
+                return Err(SubnetError::Other(format!("node {name} has no spec.podCIDR: {e}")));
+            }
             return Err(SubnetError::NotYet(format!(
                 "node {name} has no spec.podCIDR yet; the controller manager's node IPAM assigns it (retrying)"
             )));
@@ -154,6 +181,21 @@ impl SubnetManager for KubeSubnetManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exhausted_pool_is_named() {
+        let c = NetConfig::parse(r#"{"Network":"10.10.0.0/26","SubnetLen":28}"#).unwrap();
+        let nets: Vec<Ipv4Net> =
+            ["10.10.0.0/28", "10.10.0.16/28", "10.10.0.32/28"].iter().map(|s| s.parse().unwrap()).collect();
+        assert!(exhausted(&c, &nets).is_none(), "one range is still free");
+        let mut all = nets.clone();
+        all.push("10.10.0.48/28".parse().unwrap());
+        let e = exhausted(&c, &all).unwrap();
+        assert!(e.contains("network 10.10.0.0/26 is exhausted: all 4 /28 node ranges"), "{e}");
+        assert!(e.contains("widen --cluster-cidr"), "{e}");
+        all[3] = all[0];
+        assert!(exhausted(&c, &all).is_none(), "the same range twice counts once");
+    }
 
     #[test]
     fn node_annotations_round_trip() {

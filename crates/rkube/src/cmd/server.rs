@@ -42,6 +42,10 @@ pub(crate) struct ServerArgs {
     /// Shared secret agents use to join (not used yet: joining comes with the agent).
     #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)")]
     token: Option<String>,
+    /// Give each node a `spec.podCIDR` from --cluster-cidr (node IPAM). Turn off when flannel leases subnets from
+    /// etcd (--flannel-etcd-endpoints): each agent then sets its node's podCIDR to its lease.
+    #[arg(long, env = "RKUBE_ALLOCATE_NODE_CIDRS", default_value_t = true, action = clap::ArgAction::Set, help_heading = "(networking)")]
+    allocate_node_cidrs: bool,
     /// Prefix length of each node's pod range cut from --cluster-cidr (node IPAM).
     #[arg(long, env = "RKUBE_NODE_CIDR_MASK_SIZE", default_value_t = 24, help_heading = "(networking)")]
     node_cidr_mask_size: u8,
@@ -140,6 +144,15 @@ impl ServerArgs {
                 }
             },
         };
+        if let Some(a) = agent.as_ref().filter(|_| !self.allocate_node_cidrs)
+            && a.network.flags.etcd_endpoints.is_empty()
+        {
+            problems.push(
+                "--allocate-node-cidrs=false leaves this node without a pod range: lease subnets from etcd \
+                 (--flannel-etcd-endpoints) or keep node IPAM on"
+                    .to_owned(),
+            );
+        }
         if node_name.is_empty()
             || node_name.len() > 253
             || !node_name.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
@@ -164,7 +177,7 @@ impl ServerArgs {
             cluster_domain: self.node.cluster_domain.clone(),
             ignore_preflight_errors: self.ignore_preflight_errors.clone(),
             nodes: rkube_controllers::NodesConfig {
-                cluster_cidr: Some(self.cluster_cidr.clone()),
+                cluster_cidr: self.allocate_node_cidrs.then(|| self.cluster_cidr.clone()),
                 node_cidr_mask_size: self.node_cidr_mask_size,
                 node_monitor_grace_period: self.node_monitor_grace_period,
             },

@@ -2,6 +2,8 @@
 //! and the real kubectl binaries (1.27 to 1.33) pointed at it.
 #![allow(dead_code, unreachable_pub)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

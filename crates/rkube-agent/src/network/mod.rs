@@ -2,15 +2,23 @@
 //! vxlan/host-gw via rkube-net, the CNI conflist, subnet.env and docker options; or, with
 //! `--flannel-backend none`, the node-local bridge of [`crate::cni`] (single node, or tests sharing the host's
 //! network namespace).
+//!
+//! [`NetworkConfig::from_flags`] refuses bad flags before anything changes; the flannel path ([`flannel`])
+//! refuses what only shows at start (a malformed or too small config in etcd, an exhausted network, a missing
+//! uplink, an MTU too small for vxlan) before it writes routes, rules or files (a vxlan device made for a lease
+//! that was refused is removed again), so a refused node never disturbs the network of nodes already running.
+
+mod flannel;
+mod validate;
 
 use std::path::PathBuf;
 
 use tokio::sync::watch;
 
+use crate::Result;
 use crate::cni::PodCidr;
 use crate::config::AgentConfig;
 use crate::run::Parts;
-use crate::Result;
 
 /// The pod-network flags as given (defaults filled in by the CLI).
 #[derive(Clone, Debug)]
@@ -57,13 +65,16 @@ impl Default for NetworkFlags {
 pub struct NetworkConfig {
     /// The flags, checked.
     pub flags: NetworkFlags,
+    /// flannel's network config the flags describe (vxlan and host-gw; `None` with `--flannel-backend none`).
+    /// With etcd it is written to `<prefix>/config` only when that key is absent: what etcd holds wins.
+    pub flannel: Option<rkube_net::config::NetConfig>,
 }
 
 impl NetworkConfig {
     /// Validates `flags`, pushing every problem (one line each, naming the flag and the fix) onto `problems`.
     pub fn from_flags(flags: &NetworkFlags, problems: &mut Vec<String>) -> NetworkConfig {
-        let _ = problems;
-        NetworkConfig { flags: flags.clone() }
+        let flannel = validate::check(flags, problems);
+        NetworkConfig { flags: flags.clone(), flannel }
     }
 }
 
@@ -85,13 +96,22 @@ pub(crate) async fn start(
     parts_stop: watch::Receiver<bool>,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<PodNetwork> {
-    if config.network.flags.backend == "none" {
-        let pod_cidr = crate::run::wait_pod_cidr(client, &config.node_name, stop).await?;
-        let conflist =
-            crate::cni::write(&config.cni_conf_dir(), &config.cni_bridge, &pod_cidr, &config.cni_ipam_dir())?;
-        tracing::info!(podCIDR = %pod_cidr, bridge = %config.cni_bridge, path = %conflist.display(), "wrote the node-local CNI configuration");
-        return Ok(PodNetwork { pod_cidr, cluster_cidr: config.network.flags.cluster_cidr.clone() });
+    if let Some(net) = &config.network.flannel {
+        return flannel::start(config, net, client, parts, parts_stop, stop).await;
     }
+    // `--flannel-backend none`: the node-local bridge over the node's spec.podCIDR.
     let _ = (parts, parts_stop);
-    todo!("issue 6: the pod network in the agent")
+    let pod_cidr = crate::run::wait_pod_cidr(client, &config.node_name, stop).await?;
+    let conflist = crate::cni::write(&config.cni_conf_dir(), &config.cni_bridge, &pod_cidr, &config.cni_ipam_dir())?;
+    tracing::info!(podCIDR = %pod_cidr, bridge = %config.cni_bridge, path = %conflist.display(), "wrote the node-local CNI configuration");
+    Ok(PodNetwork { pod_cidr, cluster_cidr: config.network.flags.cluster_cidr.clone() })
+}
+
+/// Whether this network namespace already has the vxlan device (`flannel.1`, left running by an earlier run
+/// of this node: its kernel socket holds UDP 8472, which a preflight port check must not count as taken).
+pub async fn vxlan_device_present() -> bool {
+    match rkube_net::nl::connect() {
+        Ok(h) => rkube_net::backend::vxlan_device_present(&h).await.unwrap_or(false),
+        Err(_) => false,
+    }
 }
