@@ -28,6 +28,20 @@ enum What {
     /// one-endpoint change, iptables vs nftables, in network namespaces of its own), the proxy's memory at the
     /// largest size, DNS queries/s and p99.
     Proxy(ProxyBenchArgs),
+    /// The pod network across nodes (3-node `rkube cluster`s, vxlan and host-gw): pod-to-pod TCP throughput and
+    /// round trips against two namespaces joined by a veth, and the time from a node joining to every other
+    /// node routing its pods.
+    Net(NetBenchArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct NetBenchArgs {
+    /// Seconds of the throughput stream on each path.
+    #[arg(long, default_value_t = 3)]
+    duration: u64,
+    /// Round trips timed on each path.
+    #[arg(long, default_value_t = 2000)]
+    pings: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,6 +178,14 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             ("node", runtime.block_on(rkube_bench::node::run(&config))?)
         }
         What::Proxy(a) => ("proxy", runtime.block_on(proxy_section(&a))?),
+        What::Net(a) => {
+            let config = rkube_cluster::bench::NetBenchConfig {
+                rkube: std::env::current_exe()?,
+                duration: std::time::Duration::from_secs(a.duration),
+                pings: a.pings,
+            };
+            ("net", rkube_cluster::bench::run_net(&config, &mut |line| eprintln!("{line}"))?)
+        }
     };
     rkube_bench::report::write_section(&args.output, name, &section)?;
     println!("{section}");

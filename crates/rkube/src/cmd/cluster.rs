@@ -58,20 +58,6 @@ enum Action {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
-    /// The pod network benchmark (to be `rkube bench net`): pod-to-pod TCP across nodes over vxlan and host-gw
-    /// against a plain veth, and the time from a node joining to every other node routing its pods.
-    #[command(hide = true)]
-    Bench {
-        /// The Markdown file whose `net` section is rewritten.
-        #[arg(long, default_value = "BENCHMARKS.md")]
-        output: PathBuf,
-        /// Seconds of the throughput stream on each path.
-        #[arg(long, default_value_t = 3)]
-        duration: u64,
-        /// Round trips timed on each path.
-        #[arg(long, default_value_t = 2000)]
-        pings: usize,
-    },
     /// The API forwarder `up` starts (host loopback to node n1's API).
     #[command(hide = true)]
     Forward {
@@ -268,18 +254,6 @@ pub(crate) fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let layout = existing(&cluster)?;
             rkube_cluster::nodes::start(&layout, &rkube_binary()?, &node, Duration::from_secs(timeout))?;
             eprintln!("node {node} of {} started", layout.name);
-            Ok(())
-        }
-        Action::Bench { output, duration, pings } => {
-            let config = rkube_cluster::bench::NetBenchConfig {
-                rkube: rkube_binary()?,
-                duration: Duration::from_secs(duration),
-                pings,
-            };
-            let section = rkube_cluster::bench::run_net(&config, &mut |line| eprintln!("{line}"))?;
-            rkube_bench::report::write_section(&output, "net", &section)?;
-            println!("{section}");
-            eprintln!("[bench] wrote the net section of {}", output.display());
             Ok(())
         }
         Action::Forward { netns, to, port_file } => Ok(rkube_cluster::forward::run(&netns, to, &port_file)?),
