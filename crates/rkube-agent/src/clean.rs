@@ -76,6 +76,12 @@ pub async fn clean(data_dir: &Path) -> Result<Cleaned> {
     debug_assert_eq!(config.runtime, RuntimeSource::Supervised);
     // Mounts and the bridge go even when a pod could not be removed, so a failed clean leaves as little as
     // it can; the pod error is reported after.
+    // The cgroups of the pods this node knew (one directory per pod UID under the pods dir).
+    if let Ok(pods) = std::fs::read_dir(config.pods_dir()) {
+        for uid in pods.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)) {
+            rkube_cri::podcgroups::remove(&uid);
+        }
+    }
     cleaned.unmounted = unmount_under(data_dir)?;
     cleaned.bridge = delete_bridge(&config.cni_conf_dir().join(cni::CONFLIST)).await;
     cleaned.sandboxes = pods?;

@@ -79,11 +79,6 @@ pub fn down(layout: &Layout, rkube: &Path) -> Result<Removed> {
         }
     }
 
-    // The pods' cgroups (`kubepods/.../pod<uid>`): nothing else removes them once the sandboxes are gone.
-    for i in &nodes {
-        remove_pod_cgroups(&layout.node_dir(*i));
-    }
-
     let (_, etcd_pid, _) = layout.etcd_files();
     removed.processes.extend(process::stop(&etcd_pid, Duration::from_secs(10)));
 
@@ -120,30 +115,6 @@ fn clean_node(layout: &Layout, rkube: &Path, i: u32) -> Result<std::process::Chi
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::Command { command: format!("nsenter {ns} rkube agent clean"), detail: e.to_string() })
-}
-
-/// Removes the (empty, now) cgroups of the pods node `node_dir` knew (`<node_dir>/agent/pods/<uid>`), in every
-/// cgroup v1 controller and the unified hierarchy, under each QoS tier.
-fn remove_pod_cgroups(node_dir: &Path) {
-    let Ok(pods) = std::fs::read_dir(node_dir.join("agent").join("pods")) else { return };
-    let uids: Vec<String> = pods.flatten().filter_map(|e| e.file_name().to_str().map(str::to_owned)).collect();
-    let Ok(controllers) = std::fs::read_dir("/sys/fs/cgroup") else { return };
-    let roots: Vec<PathBuf> = controllers.flatten().map(|c| c.path().join("kubepods")).filter(|p| p.is_dir()).collect();
-    for root in &roots {
-        for tier in ["", "besteffort", "burstable"] {
-            for uid in &uids {
-                let dir = root.join(tier).join(format!("pod{uid}"));
-                // Container cgroups inside go first (runc leaves none once the sandbox is removed; rmdir only
-                // succeeds on empty cgroups, so nothing running is touched).
-                if let Ok(children) = std::fs::read_dir(&dir) {
-                    for c in children.flatten().filter(|c| c.path().is_dir()) {
-                        let _ = std::fs::remove_dir(c.path());
-                    }
-                }
-                let _ = std::fs::remove_dir(&dir);
-            }
-        }
-    }
 }
 
 /// Deletes the state directory, unless something is still mounted under it (a recursive delete would go

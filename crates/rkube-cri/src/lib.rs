@@ -13,6 +13,7 @@ pub mod images;
 pub mod labels;
 pub mod oci;
 pub mod pause;
+pub mod podcgroups;
 
 mod error;
 mod runtime;

@@ -58,6 +58,8 @@ pub(crate) async fn cleanup(k: &Kubelet, uid: &str) -> Result<Next> {
             }
         }
     }
+    // The sandboxes are gone, so the pod's cgroups are empty (a few rmdirs on cgroupfs).
+    rkube_cri::podcgroups::remove(uid);
     if let Err(e) = k.volumes.teardown(uid).await {
         tracing::warn!(pod_uid = %uid, error = %e, "tearing down volumes");
         return Ok(Next::After(std::time::Duration::from_secs(5)));

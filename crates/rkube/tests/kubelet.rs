@@ -255,6 +255,7 @@ spec:
     // `--previous` reads the instance in lastState.terminated (upstream's validateContainerLogStatus).
     let logs = s.ok(V, &["logs", "crash", "--previous"]);
     assert_eq!(logs, "bye\n");
+    assert!(!rkube_cri::podcgroups::dirs(&uid).is_empty(), "a running pod has its pod-level cgroups");
 
     s.ok(
         V,
@@ -272,6 +273,8 @@ spec:
         ],
     );
     assert_runtime_empty(&s);
+    // The pod-level cgroups (runc removes only the containers') go with the pod, in every hierarchy.
+    eventually(&s, 20, "the deleted pod's cgroups removed", || rkube_cri::podcgroups::dirs(&uid).is_empty());
 }
 
 /// Every container and sandbox of deleted pods is gone from the runtime (`ctr` lists both).
