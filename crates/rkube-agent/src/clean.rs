@@ -44,6 +44,7 @@ pub async fn clean(data_dir: &Path) -> Result<Cleaned> {
         kubelet_port: 1,
         node_labels: Vec::new(),
         max_pods: 1,
+        resolv_conf: "/etc/resolv.conf".into(),
         network: crate::network::NetworkFlags::default(),
         services: crate::services::ServicesFlags::default(),
     };

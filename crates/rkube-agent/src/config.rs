@@ -38,6 +38,9 @@ pub struct Flags {
     pub node_labels: Vec<String>,
     /// `--max-pods`.
     pub max_pods: u32,
+    /// `--resolv-conf`: the host's resolver configuration (pods with `dnsPolicy: Default`, the search path,
+    /// and the cluster DNS's upstream resolvers).
+    pub resolv_conf: PathBuf,
     /// The pod network's flags.
     pub network: crate::network::NetworkFlags,
     /// The service proxy's and DNS's flags.
@@ -155,6 +158,9 @@ impl AgentConfig {
                 Err(e) => problems.push(format!("--node-label {l:?}: {e}")),
             }
         }
+        if !flags.resolv_conf.is_absolute() {
+            problems.push(format!("--resolv-conf {:?} must be an absolute path", flags.resolv_conf));
+        }
         if flags.max_pods == 0 {
             problems.push("--max-pods must be at least 1 (upstream's default is 110)".to_owned());
         }
@@ -187,7 +193,7 @@ impl AgentConfig {
             max_pods: flags.max_pods,
             network,
             services,
-            resolv_conf: PathBuf::from("/etc/resolv.conf"),
+            resolv_conf: flags.resolv_conf.clone(),
             tls: None,
         })
     }
@@ -306,6 +312,7 @@ mod tests {
             cni_conf_dir: None,
             node_labels: vec!["role=db".into(), "example.com/zone=a".into()],
             max_pods: 110,
+            resolv_conf: "/etc/resolv.conf".into(),
             network: crate::network::NetworkFlags::default(),
             services: crate::services::ServicesFlags::default(),
         }

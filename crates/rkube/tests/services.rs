@@ -80,6 +80,8 @@ impl Node {
             .arg(self.dir.path())
             .args(["--https-listen-port", API_PORT, "--flannel-backend", "none", "--proxy-mode", mode])
             .args(["--cluster-cidr", "172.30.0.0/16", "--node-cidr-mask-size", "24"])
+            .arg("--resolv-conf")
+            .arg(self.resolv_conf())
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(log)
@@ -103,6 +105,13 @@ impl Node {
             }
             assert!(Instant::now() < deadline, "node not ready in 120 s:\n{}", self.log_tail());
         }
+    }
+
+    /// The node's resolv.conf: the test's own resolver in the outside namespace (see [`Upstream`]).
+    fn resolv_conf(&self) -> std::path::PathBuf {
+        let path = self.dir.path().join("resolv.conf");
+        std::fs::write(&path, format!("nameserver {OUTSIDE_IP}\n")).expect("resolv.conf");
+        path
     }
 
     fn log_tail(&self) -> String {
@@ -234,8 +243,41 @@ fn wget_in(node: &Node, pod: &str, url: &str) -> Result<String, String> {
     }
 }
 
+/// A resolver outside the cluster (in the test's outside namespace, at OUTSIDE_IP:53/udp) answering every A
+/// query with [`UPSTREAM_ANSWER`]: what the cluster DNS forwards names outside the cluster to.
+struct Upstream(Child);
+
+const UPSTREAM_ANSWER: &str = "192.0.2.77";
+
+impl Upstream {
+    fn start(node: &Node) -> Upstream {
+        let script = format!(
+            "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind(('{OUTSIDE_IP}',53))\n\
+             while True:\n q,a=s.recvfrom(512)\n end=q.index(b'\\0',12)+5\n \
+             r=q[:2]+b'\\x81\\x80'+q[4:6]+b'\\0\\x01\\0\\0\\0\\0'+q[12:end]\n \
+             r+=b'\\xc0\\x0c\\0\\x01\\0\\x01\\0\\0\\0\\x1e\\0\\x04'+socket.inet_aton('{UPSTREAM_ANSWER}')\n \
+             s.sendto(r,a)\n"
+        );
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", node.outside))
+            .args(["--", "python3", "-c", &script])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the upstream resolver");
+        Upstream(child)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn scenario(mode: &str) {
     let mut node = Node::start(mode);
+    let _upstream = Upstream::start(&node);
     node.launch(mode);
     node.import_busybox();
 
@@ -345,6 +387,10 @@ fn scenario(mode: &str) {
     // DNS from the node itself, at the service address.
     let out = node.in_node(&["busybox", "nslookup", "example-service.default.svc.cluster.local", "10.254.0.2"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(&cluster_ip), "{}", String::from_utf8_lossy(&out.stdout));
+    // A name outside the cluster goes to the resolver of --resolv-conf (the test's own, outside the node).
+    let out = node.in_node(&["busybox", "nslookup", "outside.example.", "10.254.0.2"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(UPSTREAM_ANSWER), "forwarded query: {text}{}", String::from_utf8_lossy(&out.stderr));
 
     // Session affinity: one client, one pod.
     node.ok(&["expose", "deployment", "nginx", "--name=sticky", "--port=8080", "--session-affinity=ClientIP"]);

@@ -46,6 +46,10 @@ pub(crate) struct NodeArgs {
     /// Most pods this node runs.
     #[arg(long, env = "RKUBE_MAX_PODS", default_value_t = 110, help_heading = "(agent/node)")]
     max_pods: u32,
+    /// The host's resolver configuration: for pods with dnsPolicy Default, and where the cluster DNS forwards
+    /// names outside the cluster.
+    #[arg(long, env = "RKUBE_RESOLV_CONF", default_value = "/etc/resolv.conf", help_heading = "(agent/node)")]
+    resolv_conf: PathBuf,
     #[command(flatten)]
     net: crate::cmd::netargs::NetArgs,
     #[command(flatten)]
@@ -85,6 +89,7 @@ impl NodeArgs {
             cni_conf_dir: self.cni_conf_dir.clone(),
             node_labels: self.node_labels.clone(),
             max_pods: self.max_pods,
+            resolv_conf: self.resolv_conf.clone(),
             network: self.net.flags(cluster_cidr, subnet_len),
             services: self.services.flags(),
         })
