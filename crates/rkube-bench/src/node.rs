@@ -23,6 +23,8 @@ pub struct NodeBenchConfig {
     pub rkube: PathBuf,
     /// Pods created at once.
     pub pods: usize,
+    /// Pods of the small batch started first (upstream's kubelet figures are for 2 pods).
+    pub few: usize,
     /// Single pods started one after another on the emptied node.
     pub single_runs: usize,
     /// How long the node idles with the batch running for the CPU measure.
@@ -33,6 +35,10 @@ pub struct NodeBenchConfig {
 #[derive(Debug, Default)]
 struct Usage {
     agent_idle_kb: u64,
+    /// Agent, server and containerd with the small batch running.
+    agent_few_kb: u64,
+    server_few_kb: u64,
+    containerd_few_kb: u64,
     agent_loaded_kb: u64,
     agent_idle_cpu: Duration,
     agent_burst_cpu: Duration,
@@ -55,6 +61,7 @@ struct Usage {
 #[derive(Debug, Default)]
 struct Figures {
     batch: Batch,
+    few: Batch,
     singles: Vec<pods::Startup>,
     usage: Usage,
     load: (String, String),
@@ -100,6 +107,19 @@ async fn measure(cfg: &NodeBenchConfig, node: &NodeServer, f: &mut Figures) -> a
         mib(u.containerd_idle_kb)
     );
 
+    if cfg.few > 0 {
+        eprintln!("[node bench] creating {} pods at once", cfg.few);
+        f.few = pods::start_batch(&c, &pods::names("few", cfg.few), Duration::from_secs(120)).await?;
+        // As for idle: the start-up work settles before the measure.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let u = &mut f.usage;
+        (u.agent_few_kb, u.server_few_kb, u.containerd_few_kb) = (rss_kb(agent), rss_kb(pid), rss_kb(containerd));
+        eprintln!("[node bench] with {} pods: agent RSS {} MiB", cfg.few, mib(f.usage.agent_few_kb));
+        pods::delete_all(&c, Duration::from_secs(120)).await?;
+        let gone = host::poll(Duration::from_secs(60), || node.shims().is_empty()).await;
+        anyhow::ensure!(gone, "shims left after deleting the small batch");
+    }
+    let u = &mut f.usage;
     eprintln!("[node bench] creating {} pods at once", cfg.pods);
     let cpu = (cpu_time(pid), cpu_time(containerd));
     let agent_cpu = cpu_time(agent);
@@ -196,6 +216,15 @@ fn render(cfg: &NodeBenchConfig, f: &Figures) -> String {
         &format!("{n} pods at once: creationTimestamp → container startedAt (1 s resolution)"),
         all(|p| p.started_at),
     ));
+    if !f.few.pods.is_empty() {
+        let few = |g: fn(&pods::Startup) -> Duration| f.few.pods.iter().map(g).collect::<Vec<_>>();
+        let k = f.few.pods.len();
+        out.push_str(&row(
+            &format!("{k} pods at once on the idle node: create → Running (watched)"),
+            few(|p| p.running),
+        ));
+        out.push_str(&row(&format!("{k} pods at once: create → Ready (watched)"), few(|p| p.ready)));
+    }
     let singles = |g: fn(&pods::Startup) -> Duration| f.singles.iter().map(g).collect::<Vec<_>>();
     let k = f.singles.len();
     out.push_str(&row(
@@ -212,33 +241,42 @@ fn render(cfg: &NodeBenchConfig, f: &Figures) -> String {
         secs(u.containerd_burst_cpu)
     ));
     out.push_str(&format!(
-        "**Memory** (VmRSS)\n\n| process | idle, 0 pods | with {n} pods | difference |\n|---|---:|---:|---:|\n"
+        "**Memory** (VmRSS)\n\n| process | idle, 0 pods | with {} pods | with {n} pods | difference (idle → {n}) \
+         |\n|---|---:|---:|---:|---:|\n",
+        cfg.few
     ));
     let diff = |a: u64, b: u64| format!("{:+.1} MiB", (b as f64 - a as f64) / 1024.0);
     out.push_str(&format!(
-        "| `rkube agent` (kubelet, agent API, node status) | {} MiB | **{} MiB** | {} |\n",
+        "| `rkube agent` (kubelet, agent API, node status) | {} MiB | **{} MiB** | **{} MiB** | {} |\n",
         mib(u.agent_idle_kb),
+        mib(u.agent_few_kb),
         mib(u.agent_loaded_kb),
         diff(u.agent_idle_kb, u.agent_loaded_kb)
     ));
     out.push_str(&format!(
-        "| `rkube server --disable-agent` (API server, scheduler, controllers, store) | {} MiB | {} MiB | {} |\n",
+        "| `rkube server --disable-agent` (API server, scheduler, controllers, store) | {} MiB | {} MiB | {} MiB | {} \
+         |\n",
         mib(u.server_idle_kb),
+        mib(u.server_few_kb),
         mib(u.server_loaded_kb),
         diff(u.server_idle_kb, u.server_loaded_kb)
     ));
     out.push_str(&format!(
-        "| containerd (for context) | {} MiB | {} MiB | {} |\n| containerd-shim-runc-v2 × {} (for context; summed, shared pages counted in each) | 0 | {} MiB | |\n",
+        "| containerd (for context) | {} MiB | {} MiB | {} MiB | {} |\n| containerd-shim-runc-v2 × {} (for context; \
+         summed, shared pages counted in each) | 0 | | {} MiB | |\n",
         mib(u.containerd_idle_kb),
+        mib(u.containerd_few_kb),
         mib(u.containerd_loaded_kb),
         diff(u.containerd_idle_kb, u.containerd_loaded_kb),
         u.shims,
         mib(u.shims_kb)
     ));
     out.push_str(&format!(
-        "\nIdle is measured 5 s after the node was Ready; \"with {n} pods\" after the idle window below.\n\n**CPU of \
+        "\nIdle is measured 5 s after the node was Ready; \"with {} pods\" 5 s after they were Ready (they are \
+         deleted before the {n} are created); \"with {n} pods\" after the idle window below.\n\n**CPU of \
          the idle node** with {n} pods running, over {}: `rkube agent` **{:.2} %** of one core ({} of CPU), \
          `rkube server` {:.2} % ({}), containerd {:.2} % ({}). (utime+stime from /proc/PID/stat.)\n\n",
+        cfg.few,
         secs(u.idle_window),
         percent(u.agent_idle_cpu, u.idle_window),
         secs(u.agent_idle_cpu),

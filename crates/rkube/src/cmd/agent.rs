@@ -188,7 +188,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         anyhow::bail!("invalid configuration:\n{}", problems.join("\n"));
     };
     config.tls = Some(rkube_agent::tls::from_files(&cert, &key, &ca)?);
-    let runtime = tokio::runtime::Runtime::new()?;
+    let runtime = agent_runtime()?;
     runtime.block_on(async move {
         crate::preflight::run(&args.data_dir, None, Some(&config), &args.ignore_preflight_errors).await?;
         let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, args.server.as_deref()).await?;
@@ -211,4 +211,17 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
         agent.await.context("the agent task panicked")?.context("stopping the node agent")
     })
+}
+
+/// The agent's tokio runtime. Its work waits on containerd and the API server (30 pods starting cost it 0.4 s of
+/// CPU), so two workers serve it on any machine; every extra thread costs memory (a stack, and the allocator's
+/// per-thread pages), which a node agent should not grow with the host's core count. Blocking threads (file
+/// operations) are capped for the same reason.
+fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores.min(2))
+        .max_blocking_threads(8)
+        .enable_all()
+        .build()
 }
