@@ -71,8 +71,8 @@ impl Node {
 
     fn launch(&mut self, mode: &str) {
         let log = std::fs::File::create(self.dir.path().join("server.log")).expect("log");
-        let mut child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.ns))
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net=/run/netns/{}", self.ns))
             .arg("--")
             .arg(env!("CARGO_BIN_EXE_rkube"))
             .args(["server", "--node-name", NODE, "--node-ip", NODE_IP, "--bind-address", "0.0.0.0"])
@@ -83,28 +83,8 @@ impl Node {
             .arg("--resolv-conf")
             .arg(self.resolv_conf())
             .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start rkube server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while rx.recv_timeout(Duration::from_millis(200)).is_err() {
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("rkube server exited with {st}:\n{}", self.log_tail());
-            }
-            assert!(Instant::now() < deadline, "node not ready in 120 s:\n{}", self.log_tail());
-        }
+            .stderr(log);
+        self.child = Some(common::spawn_until_ready(&mut cmd, 120, &|| self.log_tail()));
     }
 
     /// The node's resolv.conf: the test's own resolver in the outside namespace (see [`Upstream`]).

@@ -18,13 +18,28 @@ pub(crate) struct NetArgs {
     #[arg(long, env = "RKUBE_FLANNEL_ETCD_ENDPOINTS", value_delimiter = ',', help_heading = "(agent/network)")]
     flannel_etcd_endpoints: Vec<String>,
     /// flannel's etcd prefix (the guides use /kube-centos/network).
-    #[arg(long, env = "RKUBE_FLANNEL_ETCD_PREFIX", default_value = "/coreos.com/network", help_heading = "(agent/network)")]
+    #[arg(
+        long,
+        env = "RKUBE_FLANNEL_ETCD_PREFIX",
+        default_value = "/coreos.com/network",
+        help_heading = "(agent/network)"
+    )]
     flannel_etcd_prefix: String,
     /// Where flannel's subnet.env is written.
-    #[arg(long, env = "RKUBE_FLANNEL_SUBNET_ENV", default_value = "/run/flannel/subnet.env", help_heading = "(agent/network)")]
+    #[arg(
+        long,
+        env = "RKUBE_FLANNEL_SUBNET_ENV",
+        default_value = "/run/flannel/subnet.env",
+        help_heading = "(agent/network)"
+    )]
     flannel_subnet_env: PathBuf,
     /// Where the docker options file (mk-docker-opts.sh's DOCKER_NETWORK_OPTIONS) is written.
-    #[arg(long, env = "RKUBE_FLANNEL_DOCKER_OPTS", default_value = "/run/flannel/docker", help_heading = "(agent/network)")]
+    #[arg(
+        long,
+        env = "RKUBE_FLANNEL_DOCKER_OPTS",
+        default_value = "/run/flannel/docker",
+        help_heading = "(agent/network)"
+    )]
     flannel_docker_opts: PathBuf,
 }
 

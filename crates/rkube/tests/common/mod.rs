@@ -36,7 +36,6 @@ struct AgentNode {
     _subnet_lock: std::fs::File,
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
 /// A signal for the "is ready" line on the child's stdout (read to its end on a thread, so the child never
 /// blocks on a full pipe).
 fn ready_signal(child: &mut Child) -> std::sync::mpsc::Receiver<()> {
@@ -52,6 +51,26 @@ fn ready_signal(child: &mut Child) -> std::sync::mpsc::Receiver<()> {
     rx
 }
 
+/// Starts `cmd` (an `rkube server` or `agent`; its stdout is taken for the ready line) and waits up to `secs` for
+/// "is ready"; panics with `log_tail()` if it exits first or takes longer.
+pub fn spawn_until_ready(cmd: &mut Command, secs: u64, log_tail: &dyn Fn() -> String) -> Child {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().expect("start rkube");
+    let rx = ready_signal(&mut child);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while rx.recv_timeout(Duration::from_millis(100)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("rkube exited with {status} before it was ready:\n{}", log_tail());
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rkube not ready within {secs} s:\n{}", log_tail());
+        }
+    }
+    child
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; the server binds it right after).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }

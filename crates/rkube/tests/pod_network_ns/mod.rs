@@ -3,7 +3,6 @@
 //! with `nsenter --net` (kubectl and curl reach them the same way). Everything is removed on drop.
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -175,30 +174,9 @@ impl Node {
     pub(crate) fn spawn(&mut self) {
         let log = std::fs::File::create(self.log()).expect("log file");
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let mut child = in_ns(&self.ns, &[env!("CARGO_BIN_EXE_rkube")])
-            .args(&args)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start rkube server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while rx.recv_timeout(Duration::from_millis(100)).is_err() {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("rkube server exited with {status} before it was ready:\n{}", self.log_tail());
-            }
-            assert!(Instant::now() < deadline, "rkube server not ready within 90 s:\n{}", self.log_tail());
-        }
+        let mut cmd = in_ns(&self.ns, &[env!("CARGO_BIN_EXE_rkube")]);
+        cmd.args(&args).env("RUST_LOG", "info").stderr(log);
+        self.child = Some(crate::common::spawn_until_ready(&mut cmd, 90, &|| self.log_tail()));
     }
 
     /// Starts a server expected to refuse; returns its log once it exited (panics if it became ready).
