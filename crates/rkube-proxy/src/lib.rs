@@ -2,8 +2,8 @@
 //! kube-rs and reduced to one model (`model`); a proxier (`proxier`) renders it as upstream's iptables
 //! (`iptables`) or nftables (`nftables`) layout — chain names hashed exactly as upstream's — and applies it
 //! in one atomic `iptables-restore --noflush` / `nft -f` run per sync, rewriting only what changed, with a
-//! full rewrite every sync period. ipvs mode (`ipvs`) only checks for its kernel modules and refuses to
-//! start without them. `/healthz` and `/metrics` are served by `metrics`; `bench` times both backends.
+//! full rewrite every sync period. ipvs mode (`ipvs`) plans virtual/real servers and encodes them as IPVS
+//! generic-netlink requests (tested against a transcript), but refuses to start: this kernel has no ip_vs. `/healthz` and `/metrics` are served by `metrics`; `bench` times both backends.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 

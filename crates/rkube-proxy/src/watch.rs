@@ -96,6 +96,7 @@ pub async fn run(
         ProxyMode::Iptables => Proxier::iptables(config.rule_options(), config.exec.clone(), metrics.clone()),
         ProxyMode::Nftables => Proxier::nftables(config.rule_options(), config.exec.clone(), metrics.clone()),
         ProxyMode::Ipvs => {
+            // With ip_vs present, an ipvs proxier would go here: `ipvs::Programmer` plans, `ipvs::genl` encodes.
             let missing = ipvs::missing_modules(std::path::Path::new("/"));
             return Err(Error::Ipvs(if missing.is_empty() {
                 "the IPVS proxier is not implemented in rkube-proxy; use --proxy-mode=iptables or nftables".into()

@@ -1,7 +1,20 @@
-//! ipvs mode's start-up check. Programming IPVS is not implemented: this kernel has no `ip_vs`, so the mode
-//! fails at start, naming the missing modules and the remedy as the guides describe.
+//! ipvs mode: the start-up module check (this kernel has no `ip_vs`, so the mode fails at start, naming the
+//! missing modules and the remedy as the guides describe) and the programming itself: the model reduced to
+//! virtual and real servers (`desired`), the changes against what was applied (`diff`), and those changes
+//! encoded as the kernel's IPVS generic-netlink messages (`genl`). No netlink socket is opened yet: that
+//! needs a kernel with ip_vs, which this machine lacks (`transcript_tests` stands in for it).
 
 use std::path::Path;
+
+pub mod desired;
+pub mod diff;
+pub mod genl;
+
+#[cfg(test)]
+mod transcript_tests;
+
+pub use desired::{Desired, IpvsTable, RealServer, ServiceAttrs, VirtualServer};
+pub use diff::{Op, Plan, Programmer};
 
 /// The kernel modules ipvs mode needs.
 pub const REQUIRED_MODULES: &[&str] = &["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"];
