@@ -1,7 +1,7 @@
 //! The pod network benchmark (`rkube bench net`): pod-to-pod TCP throughput and round trips across nodes of a
 //! 3-node `rkube cluster` over vxlan and host-gw, against two namespaces joined directly by a veth (the limit
 //! on this machine), in one run; and the time from a node's agent starting to every other node having its
-//! route. Renders the BENCHMARKS.md section.
+//! route; and cluster DNS queries/s and latency from a pod (`poddns`). Renders the BENCHMARKS.md section.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::layout::Layout;
 use crate::netperf::{Figures, VethPair, measure};
 use crate::nodes::NodeOptions;
+use crate::poddns::{DnsFigures, DnsProbe};
 use crate::process::run;
 use crate::up::UpOptions;
 use crate::{Error, Result};
@@ -27,7 +28,7 @@ pub struct NetBenchConfig {
 }
 
 /// A cluster removed on drop (also when the benchmark fails half-way).
-struct Guard(Layout, PathBuf);
+pub(crate) struct Guard(pub(crate) Layout, pub(crate) PathBuf);
 
 impl Drop for Guard {
     fn drop(&mut self) {
@@ -45,8 +46,9 @@ struct BackendRun {
     ready: Duration,
 }
 
-/// Runs every measure; returns the Markdown section.
-pub fn run_net(config: &NetBenchConfig, progress: &mut dyn FnMut(String)) -> Result<String> {
+/// Runs every measure; returns the Markdown section. `dns` runs inside a pod of a 1-node cluster with services
+/// on (the DNS client lives in rkube-dns, which this crate does not depend on).
+pub fn run_net(config: &NetBenchConfig, dns: &DnsProbe, progress: &mut dyn FnMut(String)) -> Result<String> {
     progress("[bench] veth between two namespaces".into());
     let pair = VethPair::new()?;
     let (a, b, ip) = pair.ends();
@@ -57,9 +59,12 @@ pub fn run_net(config: &NetBenchConfig, progress: &mut dyn FnMut(String)) -> Res
         .into_iter()
         .map(|(backend, short)| run_backend(config, &parent, backend, short, progress))
         .collect();
+    let dns_name = format!("bn{}-dns", std::process::id() % 100_000);
+    let dns = runs.is_ok().then(|| crate::poddns::measure_dns(&config.rkube, &parent, &dns_name, dns, progress));
     // Empty by now (each cluster's `down` removed its state directory), also after a failure.
     let _ = std::fs::remove_dir(&parent);
-    Ok(render(config, &veth, &runs?))
+    let dns = dns.transpose()?;
+    Ok(render(config, &veth, &runs?, dns.as_ref()))
 }
 
 fn run_backend(
@@ -81,7 +86,7 @@ fn run_backend(
     };
     let layout = crate::up::up(&options, progress)?;
     let guard = Guard(layout.clone(), config.rkube.clone());
-    let ips = pause_pods(&layout)?;
+    let ips = pause_pods(&layout, &["n1", "n2"])?;
     let (ns1, ns2) = (pod_netns(&layout, ips[0])?, pod_netns(&layout, ips[1])?);
     progress(format!("[bench] {backend}: pod {} on n1 -> pod {} on n2", ips[0], ips[1]));
     let figures = measure(&ns1, &ns2, ips[1], config.duration, config.pings)?;
@@ -90,8 +95,8 @@ fn run_backend(
     Ok(BackendRun { backend, figures, join, ready })
 }
 
-/// Pause pods on n1 and n2 (the image every node has); their IPs once they run.
-fn pause_pods(layout: &Layout) -> Result<Vec<Ipv4Addr>> {
+/// Pause pods on `nodes` (the image every node has); their IPs once they run, in that order.
+pub(crate) fn pause_pods(layout: &Layout, nodes: &[&str]) -> Result<Vec<Ipv4Addr>> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::io("starting a runtime"))?;
     runtime.block_on(async {
@@ -100,7 +105,7 @@ fn pause_pods(layout: &Layout) -> Result<Vec<Ipv4Addr>> {
             .map_err(|e| Error::Api(format!("kubeconfig: {e}")))?;
         let client = kube::Client::try_from(config).map_err(|e| Error::Api(format!("API client: {e}")))?;
         let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "default");
-        for node in ["n1", "n2"] {
+        for node in nodes {
             let pod = serde_json::from_value(serde_json::json!({
                 "metadata": {"name": format!("bench-{node}")},
                 "spec": {"nodeName": node, "terminationGracePeriodSeconds": 0, "containers": [
@@ -112,7 +117,7 @@ fn pause_pods(layout: &Layout) -> Result<Vec<Ipv4Addr>> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut ips = Vec::new();
-            for node in ["n1", "n2"] {
+            for node in nodes {
                 let p = pods.get(&format!("bench-{node}")).await.map_err(|e| Error::Api(e.to_string()))?;
                 let status = p.status.unwrap_or_default();
                 if status.phase.as_deref() == Some("Running")
@@ -121,7 +126,7 @@ fn pause_pods(layout: &Layout) -> Result<Vec<Ipv4Addr>> {
                     ips.push(ip);
                 }
             }
-            if ips.len() == 2 {
+            if ips.len() == nodes.len() {
                 return Ok(ips);
             }
             if Instant::now() >= deadline {
@@ -134,7 +139,7 @@ fn pause_pods(layout: &Layout) -> Result<Vec<Ipv4Addr>> {
 
 /// The network namespace (as `/proc/<pid>/ns/net`) of the pause process whose pod has address `ip` in this
 /// cluster (other clusters use the same addresses): its parent, the shim, names the cluster's containerd.
-fn pod_netns(layout: &Layout, ip: Ipv4Addr) -> Result<PathBuf> {
+pub(crate) fn pod_netns(layout: &Layout, ip: Ipv4Addr) -> Result<PathBuf> {
     let want = format!("inet {ip}/");
     let dir = layout.dir.as_os_str().as_encoded_bytes();
     for e in std::fs::read_dir("/proc").map_err(Error::io("reading /proc"))?.flatten() {
@@ -211,7 +216,7 @@ fn wait(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) -> Resul
     Ok(())
 }
 
-fn render(config: &NetBenchConfig, veth: &Figures, runs: &[BackendRun]) -> String {
+fn render(config: &NetBenchConfig, veth: &Figures, runs: &[BackendRun], dns: Option<&DnsFigures>) -> String {
     let us = |d: Duration| format!("{:.0} µs", d.as_secs_f64() * 1e6);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -246,6 +251,22 @@ fn render(config: &NetBenchConfig, veth: &Figures, runs: &[BackendRun]) -> Strin
     let _ = writeln!(t, "|---|---:|---:|");
     for r in runs {
         let _ = writeln!(t, "| {} | {:.2} s | {:.2} s |", r.backend, r.join.as_secs_f64(), r.ready.as_secs_f64());
+    }
+    if let Some(d) = dns {
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        let _ = writeln!(
+            t,
+            "\n**Cluster DNS from a pod** (a 1-node cluster with the service proxy in iptables mode and the DNS on; \
+             from a pause pod's network namespace, {} UDP clients, one query in flight each, a new socket per query, \
+             for {} s, asking the cluster DNS at 10.254.0.2:53, i.e. through the proxy's DNAT to the node's DNS, \
+             for the A record of `kubernetes.default.svc.cluster.local`; same {build} build; the loopback figure \
+             from the host is in the proxy section):\n",
+            d.clients,
+            d.duration.as_secs()
+        );
+        let _ = writeln!(t, "| queries/s | p50 | p99 | answered | errors |");
+        let _ = writeln!(t, "|---:|---:|---:|---:|---:|");
+        let _ = writeln!(t, "| {:.0} | {} | {} | {} | {} |", d.qps, ms(d.p50), ms(d.p99), d.queries, d.errors);
     }
     t
 }

@@ -24,6 +24,7 @@ pub mod layout;
 pub mod net;
 pub mod netperf;
 pub mod nodes;
+pub mod poddns;
 pub mod process;
 pub mod state;
 pub mod up;

@@ -27,7 +27,8 @@ const PORT: u16 = 5201;
 /// Size of each write of the throughput stream.
 const CHUNK: usize = 128 * 1024;
 
-fn enter(netns: &Path) -> Result<()> {
+/// Moves the calling thread into network namespace `netns`.
+pub(crate) fn enter(netns: &Path) -> Result<()> {
     let f = std::fs::File::open(netns).map_err(Error::io(format!("opening {}", netns.display())))?;
     rustix::thread::move_into_link_name_space(f.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
         .map_err(|e| Error::Io { context: format!("entering {}", netns.display()), source: e.into() })

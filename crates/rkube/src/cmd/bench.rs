@@ -30,7 +30,7 @@ enum What {
     Proxy(ProxyBenchArgs),
     /// The pod network across nodes (3-node `rkube cluster`s, vxlan and host-gw): pod-to-pod TCP throughput and
     /// round trips against two namespaces joined by a veth, and the time from a node joining to every other
-    /// node routing its pods.
+    /// node routing its pods; cluster DNS queries/s and p99 from a pod of a 1-node cluster.
     Net(NetBenchArgs),
 }
 
@@ -42,6 +42,12 @@ struct NetBenchArgs {
     /// Round trips timed on each path.
     #[arg(long, default_value_t = 2000)]
     pings: usize,
+    /// Concurrent DNS clients in the pod.
+    #[arg(long, default_value_t = 16)]
+    dns_clients: usize,
+    /// How long the pod queries the cluster DNS.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    dns_duration: std::time::Duration,
 }
 
 #[derive(clap::Args, Debug)]
@@ -184,13 +190,47 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
                 duration: std::time::Duration::from_secs(a.duration),
                 pings: a.pings,
             };
-            ("net", rkube_cluster::bench::run_net(&config, &mut |line| eprintln!("{line}"))?)
+            let probe = move || pod_dns(a.dns_clients, a.dns_duration);
+            ("net", rkube_cluster::bench::run_net(&config, &probe, &mut |line| eprintln!("{line}"))?)
         }
     };
     rkube_bench::report::write_section(&args.output, name, &section)?;
     println!("{section}");
     eprintln!("[bench] wrote the {name} section of {}", args.output.display());
     Ok(())
+}
+
+/// The DNS part of `rkube bench net`, called on a thread inside a pod's network namespace: its own
+/// current-thread runtime so every socket is made on this thread (and so in the pod), a wait until the cluster
+/// DNS answers through the proxy, then `clients` clients for `duration`.
+fn pod_dns(clients: usize, duration: std::time::Duration) -> Result<rkube_cluster::poddns::DnsFigures, String> {
+    use rkube_dns::proto::rr::RecordType;
+    const NAME: &str = "kubernetes.default.svc.cluster.local.";
+    let server: std::net::SocketAddr = ([10, 254, 0, 2], 53).into();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match rkube_dns::client::query(server, NAME, RecordType::A).await {
+                Ok(m) if !m.answers().is_empty() => break,
+                Ok(m) if std::time::Instant::now() >= deadline => {
+                    return Err(format!("{NAME} has no answer within 60 s: {:?}", m.response_code()));
+                }
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e.to_string()),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+        let r = rkube_dns::client::bench(server, &[(NAME.to_owned(), RecordType::A)], clients, duration).await;
+        Ok(rkube_cluster::poddns::DnsFigures {
+            clients,
+            duration,
+            queries: r.queries,
+            errors: r.errors,
+            qps: r.qps,
+            p50: r.p50,
+            p99: r.p99,
+        })
+    })
 }
 
 /// `rkube bench proxy`: runs every measure and renders the BENCHMARKS.md section.
@@ -258,7 +298,7 @@ async fn proxy_section(a: &ProxyBenchArgs) -> anyhow::Result<String> {
     writeln!(
         t,
         "\nCluster DNS (rkube-dns) with 1000 services, {} UDP clients over loopback for {:?} (from the host, not a \
-         pod: the pod path adds the proxy's DNAT): {:.0} queries/s, p50 {}, p99 {}, {} errors.",
+         pod: the pod path adds the proxy's DNAT; `rkube bench net` measures it from a pod): {:.0} queries/s, p50 {}, p99 {}, {} errors.",
         a.dns_clients,
         a.dns_duration,
         dns.qps,
