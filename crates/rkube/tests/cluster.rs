@@ -352,20 +352,6 @@ fn node_reaches(c: &Cluster, node: &str, to: &str, ip: &str) {
     });
 }
 
-/// The network namespace of pod `pod` (its httpd process's, found by the unique directory in its command line).
-fn pod_netns(c: &Cluster, pod: &str) -> String {
-    let marker = format!("/w-{pod}-{}", c.name);
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.starts_with("httpd") && cmdline.contains(&marker) {
-                return e.path().join("ns/net").display().to_string();
-            }
-        }
-    }
-    panic!("no httpd process of pod {pod}");
-}
-
 /// Asserts a UDP datagram from pod `from` reaches pod `to` at `ip` and the answer comes back, and that `to`
 /// saw it coming from `from_ip` (no masquerading inside the cluster network). The busybox in the test image
 /// has no UDP netcat, so both ends are the host's python3 run in the pods' network namespaces.
@@ -392,7 +378,7 @@ for _ in range(10):
 "#
     );
     let mut srv = Command::new("nsenter")
-        .arg(format!("--net={}", pod_netns(c, to)))
+        .arg(format!("--net={}", c.pod_netns(to)))
         .args(["--", "python3", "-c", server])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -401,7 +387,7 @@ for _ in range(10):
     let stdout = srv.stdout.take().expect("stdout");
     std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line).expect("server output");
     let out = Command::new("nsenter")
-        .arg(format!("--net={}", pod_netns(c, from)))
+        .arg(format!("--net={}", c.pod_netns(from)))
         .args(["--", "python3", "-c", &client])
         .output()
         .expect("UDP client");

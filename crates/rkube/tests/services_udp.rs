@@ -70,20 +70,6 @@ fn start_pod(c: &Cluster, name: &str) -> String {
     field(c, "pod", name, "{.status.podIP}")
 }
 
-/// The network namespace of pod `pod` (its httpd's), found by the unique directory in its command line.
-fn pod_netns(c: &Cluster, pod: &str) -> String {
-    let marker = format!("/w-{pod}-{}", c.name);
-    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            if cmdline.starts_with("httpd") && cmdline.contains(&marker) {
-                return e.path().join("ns/net").display().to_string();
-            }
-        }
-    }
-    panic!("no httpd process of pod {pod}");
-}
-
 /// A UDP echo server answering `pong <pod>` in pod `pod`'s network namespace (busybox nc has no UDP mode; the
 /// host's python3 runs there instead). Returns once it listens.
 fn echo_server(c: &Cluster, pod: &str) -> Child {
@@ -99,7 +85,7 @@ while True:
 "#
     );
     let mut child = Command::new("nsenter")
-        .arg(format!("--net={}", pod_netns(c, pod)))
+        .arg(format!("--net={}", c.pod_netns(pod)))
         .args(["--", "python3", "-c", &script])
         .stdout(Stdio::piped())
         .spawn()

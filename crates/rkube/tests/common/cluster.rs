@@ -61,6 +61,21 @@ fn sweep_stale() {
 }
 
 impl Cluster {
+    /// The network namespace (`/proc/PID/ns/net`) of pod `pod`, whose container runs busybox `httpd` serving a
+    /// directory named `/w-<pod>-<cluster name>` (unique on this machine, so its process is found by it).
+    pub fn pod_netns(&self, pod: &str) -> String {
+        let marker = format!("/w-{pod}-{}", self.name);
+        for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+            if let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) {
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if cmdline.starts_with("httpd") && cmdline.contains(&marker) {
+                    return e.path().join("ns/net").display().to_string();
+                }
+            }
+        }
+        panic!("no httpd process of pod {pod}");
+    }
+
     /// `rkube cluster up <args>` under a fresh name (3 nodes unless `args` has `--nodes N`); panics with up's
     /// output if it fails. `args` may hold `--backend`, `--etcd`, `--no-services`, `--node-arg=...`.
     pub fn up(args: &[&str]) -> Cluster {
