@@ -72,3 +72,23 @@ fn corrupt_store_file_is_named_and_left_alone() {
     assert!(err.contains(db.to_str().expect("utf-8")), "the error must name the file: {err}");
     assert_eq!(std::fs::read(&db).expect("read back"), garbage, "the file must not be modified");
 }
+
+#[test]
+fn node_ipam_off_needs_etcd_leases() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = rkube(&[
+        "server",
+        "--allocate-node-cidrs=false",
+        "--node-name",
+        "ipam-off",
+        "--node-ip",
+        "192.0.2.10",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8"),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--allocate-node-cidrs=false leaves this node without a pod range"), "{err}");
+    assert!(err.contains("--flannel-etcd-endpoints"), "{err}");
+    assert!(std::fs::read_dir(dir.path()).expect("read dir").next().is_none(), "nothing is made");
+}
