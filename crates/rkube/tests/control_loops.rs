@@ -87,8 +87,9 @@ fn unsatisfiable_objects_get_upstreams_answers_and_no_loop_spins() {
         "resources":{"requests":{"memory":"10Ti"}}}]}}}}"#;
     assert!(s.kubectl_stdin(V, &["create", "-f", "-"], over).status.success());
     eventually(&s, 30, "the ReplicaSet reports its failed creates", || {
-        s.ok(V, &["-n", "bad", "get", "events", "--field-selector", "reason=FailedCreate", "-o", "name"]).trim().len()
-            > 0
+        !s.ok(V, &["-n", "bad", "get", "events", "--field-selector", "reason=FailedCreate", "-o", "name"])
+            .trim()
+            .is_empty()
     });
     eventually(&s, 40, "the Deployment's progress deadline", || {
         s.ok(
