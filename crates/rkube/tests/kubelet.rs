@@ -7,8 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use common::{Server, eventually, json};
@@ -433,8 +432,8 @@ impl Restarted {
         let subnet = s.pod_subnet();
         let gateway =
             format!("{}.1", subnet.split('/').next().and_then(|n| n.rsplit_once('.')).map(|(p, _)| p).unwrap_or(""));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rkube"))
-            .args(["server", "--node-name", &s.node_name(), "--bind-address", "0.0.0.0", "--tls-san", &gateway])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkube"));
+        cmd.args(["server", "--node-name", &s.node_name(), "--bind-address", "0.0.0.0", "--tls-san", &gateway])
             .arg("--data-dir")
             .arg(s.dir.path())
             .args(["--https-listen-port", &s.port.to_string()])
@@ -442,26 +441,10 @@ impl Restarted {
             .args(common::HOST_NODE_ARGS)
             .args(["--cluster-cidr", &subnet, "--node-cidr-mask-size", "24"])
             .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(s.dir.path().join("server-2.log")).expect("log file"))
-            .spawn()
-            .expect("restart rkube server");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.contains("is ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        let mut r = Restarted { child };
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while rx.recv_timeout(Duration::from_millis(100)).is_err() {
-            let log = std::fs::read_to_string(s.dir.path().join("server-2.log")).unwrap_or_default();
-            assert!(r.child.try_wait().ok().flatten().is_none(), "restarted server exited:\n{log}");
-            assert!(Instant::now() < deadline, "restarted server not ready:\n{log}");
-        }
+            .stderr(std::fs::File::create(s.dir.path().join("server-2.log")).expect("log file"));
+        let log = s.dir.path().join("server-2.log");
+        let child = common::spawn_until_ready(&mut cmd, 90, &|| std::fs::read_to_string(&log).unwrap_or_default());
+        let r = Restarted { child };
         r
     }
 }

@@ -185,7 +185,7 @@ impl Node {
         let n = Node { child: None, ns: ns.to_owned(), ip: node_ip(i), dir, args: Vec::new() };
         let d = n.dir.path().display().to_string();
         let log = std::fs::File::create(n.log()).expect("log file");
-        let mut child = in_ns(ns, &[env!("CARGO_BIN_EXE_rkube"), "server", "--node-name", &format!("n{i}")])
+        let child = in_ns(ns, &[env!("CARGO_BIN_EXE_rkube"), "server", "--node-name", &format!("n{i}")])
             .args(["--node-ip", &n.ip, "--data-dir", &d, "--disable-proxy", "--disable-dns"])
             .args(["--flannel-subnet-env", &format!("{d}/subnet.env"), "--flannel-docker-opts", &format!("{d}/docker")])
             .args(extra)
@@ -195,18 +195,7 @@ impl Node {
             .spawn()
             .expect("start rkube server");
         // Generous: a refusal comes within seconds, but parallel builds on this 2-core machine slow every start.
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let status = loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("rkube server did not refuse within 90 s:\n{}", n.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let status = wait_refused(child, &|| n.log_tail());
         assert!(!status.success(), "rkube server should have refused:\n{}", n.log_tail());
         let text = std::fs::read_to_string(n.log()).unwrap_or_default();
         drop(n);
@@ -220,24 +209,14 @@ impl Node {
         self.args[i] = value.to_owned();
         let log = std::fs::File::create(self.log()).expect("log file");
         let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
-        let mut child = in_ns(&self.ns, &[env!("CARGO_BIN_EXE_rkube")])
+        let child = in_ns(&self.ns, &[env!("CARGO_BIN_EXE_rkube")])
             .args(&args)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start rkube server");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let status = loop {
-            if let Ok(Some(s)) = child.try_wait() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                self.child = Some(child);
-                panic!("rkube server did not refuse within 90 s:\n{}", self.log_tail());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
+        let status = wait_refused(child, &|| self.log_tail());
         assert!(!status.success(), "rkube server should have refused:\n{}", self.log_tail());
         std::fs::read_to_string(self.log()).unwrap_or_default()
     }
@@ -409,4 +388,20 @@ pub(crate) fn subnet_of(n: &Node) -> String {
     let (gw, len) = s.split_once('/').expect("cidr");
     let gw: std::net::Ipv4Addr = gw.parse().expect("gateway");
     format!("{}/{len}", std::net::Ipv4Addr::from(u32::from(gw) - 1))
+}
+
+/// Waits up to 90 s for a server expected to refuse to exit; kills it and panics with `log_tail()` otherwise.
+fn wait_refused(mut child: Child, log_tail: &dyn Fn() -> String) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rkube server did not refuse within 90 s:\n{}", log_tail());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
