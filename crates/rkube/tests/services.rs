@@ -389,6 +389,11 @@ fn scenario(mode: &str) {
 
     // Scale to 0: refused; back to 2: answers again.
     node.ok(&["scale", "deployment", "nginx", "--replicas=0"]);
+    // While the pods terminate they are the serving-terminating fallback (as upstream), and a dying pod
+    // refuses too; the REJECT is asserted once they are gone.
+    node.eventually(90, "the pods are gone", || {
+        jsonpath(&node, &["get", "pods", "-l", "app=nginx"], "{.items[*].metadata.name}").trim().is_empty()
+    });
     node.eventually(60, "ClusterIP refuses with no endpoints", || node.curl(&svc_url) == Err(7));
     let t = Instant::now();
     assert_eq!(node.curl(&svc_url), Err(7));
