@@ -20,8 +20,10 @@ pub async fn in_process_client(server_url: &str, pki: &rkube_pki::Pki, node_name
     kube::Client::try_from(config).map_err(|e| Error::Identity(format!("building the node's client: {e}")))
 }
 
-/// A client from a kubeconfig file; `server` (a URL) replaces the kubeconfig's server when given.
-pub async fn kubeconfig_client(path: &std::path::Path, server: Option<&str>) -> Result<kube::Client> {
+/// A client from a kubeconfig file; `servers` (URLs) replace the kubeconfig's server when given. Failing over
+/// between several is not built yet: the first is used.
+pub async fn kubeconfig_client(path: &std::path::Path, servers: &[String]) -> Result<kube::Client> {
+    let server = servers.first().map(String::as_str);
     let mut config = rkube_client::config::from_file(path)
         .await
         .map_err(|e| Error::Identity(format!("kubeconfig {}: {e}", path.display())))?;

@@ -1,6 +1,7 @@
 //! The `rkube` binary: parses the command line and hands each subcommand to the component crates.
 
 mod cmd;
+mod configfile;
 mod logging;
 mod netinfo;
 mod preflight;
@@ -37,6 +38,18 @@ enum Command {
     Images(cmd::images::ImagesArgs),
     /// Measure rkube's components and write the figures into BENCHMARKS.md.
     Bench(cmd::bench::BenchArgs),
+    /// Install rkube as a systemd service (a unit, /etc/rkube/config.yaml) and enable it.
+    Install(cmd::install::InstallArgs),
+    /// Remove what `rkube install` and a running rkube made: the unit, config, rules, links, mounts and files.
+    Uninstall(cmd::install::UninstallArgs),
+    /// Bootstrap tokens agents join with (`K10<CA hash>::<id>.<secret>`).
+    Token(cmd::token::TokenArgs),
+    /// Write a consistent snapshot of the store and the PKI.
+    Backup(cmd::backup::BackupArgs),
+    /// Bring a fresh server's data directory back to a snapshot written by `rkube backup`.
+    Restore(cmd::backup::RestoreArgs),
+    /// Move the store from the embedded database to etcd, keeping every object.
+    Migrate(cmd::backup::MigrateArgs),
     /// Simulated nodes (no container runtime) for testing and benchmarking the scheduler and controllers.
     Sim(cmd::sim::SimArgs),
     /// Print the version.
@@ -44,7 +57,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Settings from /etc/rkube/config.yaml (or --config) become flags placed before the command line's own.
+    let cli = Cli::parse_from(configfile::args(std::env::args_os().collect()));
     logging::init();
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(*args),
@@ -53,6 +67,12 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cmd::cluster::run(args),
         Command::Images(args) => cmd::images::run(args),
         Command::Bench(args) => cmd::bench::run(args),
+        Command::Install(args) => cmd::install::run(args),
+        Command::Uninstall(args) => cmd::install::uninstall(args),
+        Command::Token(args) => cmd::token::run(args),
+        Command::Backup(args) => cmd::backup::backup(args),
+        Command::Restore(args) => cmd::backup::restore(args),
+        Command::Migrate(args) => cmd::backup::migrate(args),
         Command::Sim(args) => cmd::sim::run(args),
         Command::Version => {
             println!("rkube {}", env!("CARGO_PKG_VERSION"));

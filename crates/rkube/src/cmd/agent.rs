@@ -109,9 +109,10 @@ pub(crate) struct AgentArgs {
     /// Where the agent keeps its state (containerd, CNI, pods, logs under <data-dir>/agent).
     #[arg(long, env = "RKUBE_DATA_DIR", default_value = "/var/lib/rkube")]
     data_dir: PathBuf,
-    /// The API server's URL (overrides the kubeconfig's).
-    #[arg(long, env = "RKUBE_URL", help_heading = "(cluster)")]
-    server: Option<String>,
+    /// The API servers' URLs, comma-separated (override the kubeconfig's); with several, the agent fails over
+    /// between them.
+    #[arg(long, env = "RKUBE_URL", value_delimiter = ',', help_heading = "(cluster)")]
+    server: Vec<String>,
     /// Kubeconfig of the node's identity (system:node:<name> in system:nodes).
     #[arg(long, env = "RKUBE_KUBECONFIG", help_heading = "(cluster)")]
     kubeconfig: Option<PathBuf>,
@@ -191,7 +192,7 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     let runtime = agent_runtime()?;
     runtime.block_on(async move {
         crate::preflight::run(&args.data_dir, None, Some(&config), &args.ignore_preflight_errors).await?;
-        let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, args.server.as_deref()).await?;
+        let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, &args.server).await?;
         let name = config.node_name.clone();
         eprintln!("[1/1] node {name}: starting");
         let (stop_tx, stop) = tokio::sync::watch::channel(false);

@@ -1,11 +1,14 @@
 //! One module per subcommand.
 
 pub(crate) mod agent;
+pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod cluster;
 pub(crate) mod doctor;
 pub(crate) mod images;
+pub(crate) mod install;
 pub(crate) mod netargs;
 pub(crate) mod server;
 pub(crate) mod serviceargs;
 pub(crate) mod sim;
+pub(crate) mod token;
