@@ -10,7 +10,7 @@ pub struct Args {
     /// Print JSON (`findings`, `summary`, `exitCode`) instead of the table.
     #[arg(long)]
     pub json: bool,
-    /// kube-proxy's mode: ipvs adds the ip_vs modules and ipset, nftables adds nf_tables and nft.
+    /// kube-proxy's mode: ipvs adds the ip_vs and dummy modules (and ipvsadm), nftables adds nf_tables and nft.
     #[arg(long, value_enum, default_value = "iptables", env = "RKUBE_PROXY_MODE")]
     pub proxy_mode: ProxyMode,
     /// The data directory whose free space is checked.

@@ -2,8 +2,10 @@
 //! kube-rs and reduced to one model (`model`); a proxier (`proxier`) renders it as upstream's iptables
 //! (`iptables`) or nftables (`nftables`) layout — chain names hashed exactly as upstream's — and applies it
 //! in one atomic `iptables-restore --noflush` / `nft -f` run per sync, rewriting only what changed, with a
-//! full rewrite every sync period. ipvs mode (`ipvs`) plans virtual/real servers and encodes them as IPVS
-//! generic-netlink requests (tested against a transcript), but refuses to start: this kernel has no ip_vs. `/healthz` and `/metrics` are served by `metrics`; `bench` times both backends.
+//! full rewrite every sync period. ipvs mode (`ipvs`) programs virtual/real servers over generic netlink, the
+//! service addresses on `kube-ipvs0` and upstream's companion iptables rules; this kernel has no ip_vs, so it
+//! is tested against a fake kernel and refuses to start here. `/healthz` and `/metrics` are served by
+//! `metrics`; `bench` times the iptables and nftables backends.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -74,10 +76,14 @@ pub struct ProxyConfig {
     pub masquerade_all: bool,
     /// `--nodeport-addresses`, resolved by the caller to this node's addresses; empty means all local ones.
     pub nodeport_addresses: Vec<Ipv4Addr>,
-    /// `--min-sync-period` (default 1 s): changes are applied at most this often.
+    /// `--min-sync-period` (default 1 s): changes are applied at most this often (`--ipvs-min-sync-period` in
+    /// ipvs mode, default 0).
     pub min_sync_period: Duration,
-    /// `--sync-period` (default 30 s): interval of full resyncs.
+    /// `--sync-period` (default 30 s): interval of full resyncs. In ipvs mode the caller passes
+    /// `--ipvs-sync-period` here, as upstream's ipvs proxier uses its own pair.
     pub sync_period: Duration,
+    /// `--ipvs-scheduler` (rr when empty; one of `ipvs::SCHEDULERS`, refused at start otherwise).
+    pub ipvs_scheduler: String,
     /// `--metrics-bind-address` (serves `/healthz` and `/metrics`); `None` serves nothing.
     pub metrics_addr: Option<SocketAddr>,
     /// How the rule tools are run (a prefix such as `ip netns exec NS` for tests).
@@ -94,6 +100,7 @@ impl Default for ProxyConfig {
             nodeport_addresses: Vec::new(),
             min_sync_period: Duration::from_secs(1),
             sync_period: Duration::from_secs(30),
+            ipvs_scheduler: ipvs::desired::DEFAULT_SCHEDULER.to_string(),
             metrics_addr: Some(SocketAddr::from(([127, 0, 0, 1], 10249))),
             exec: Exec::default(),
         }
@@ -133,9 +140,30 @@ pub enum Error {
         /// Its stderr.
         stderr: String,
     },
-    /// ipvs mode on a kernel without the modules.
+    /// ipvs mode on a kernel without the modules (or another ipvs-mode failure with its own message).
     #[error("{0}")]
     Ipvs(String),
+    /// A netlink exchange failed (socket, timeout, or the kernel refusing a read).
+    #[error("netlink: {what}: {source}")]
+    Netlink {
+        /// What was being done.
+        what: String,
+        /// The I/O error or the kernel's errno.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The kernel refused one IPVS change.
+    #[error("IPVS {op}: {source}")]
+    IpvsOp {
+        /// The change, as the transcript spells it.
+        op: String,
+        /// The kernel's errno.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Some changes of an ipvs sync failed (the others were applied and are remembered).
+    #[error("{} of the IPVS sync's changes failed: {}", .0.len(), .0.join("; "))]
+    IpvsPartial(Vec<String>),
     /// The metrics address could not be bound.
     #[error("binding the metrics address {addr}: {source}")]
     Bind {

@@ -11,6 +11,7 @@ use crate::Error;
 use crate::conntrack::stale_udp_flushes;
 use crate::exec::Exec;
 use crate::iptables::{Iptables, JUMPS, RuleOptions};
+use crate::ipvs::{DummyDevice, IpvsBackend, NetlinkSocket};
 use crate::metrics::Metrics;
 use crate::model::ProxyState;
 use crate::nftables::Nftables;
@@ -20,6 +21,7 @@ use crate::nftables::Nftables;
 enum Backend {
     Iptables(Iptables),
     Nftables(Nftables),
+    Ipvs(Box<IpvsBackend<NetlinkSocket, DummyDevice>>),
 }
 
 /// What one successful sync did.
@@ -49,7 +51,7 @@ pub struct Proxier {
 }
 
 /// Splits a rule written with double-quoted comments into argv words.
-fn words(rule: &str) -> Vec<String> {
+pub(crate) fn words(rule: &str) -> Vec<String> {
     let mut out = Vec::new();
     let (mut cur, mut quoted, mut any) = (String::new(), false, false);
     for c in rule.chars() {
@@ -85,6 +87,11 @@ impl Proxier {
     /// An nftables-mode proxier.
     pub fn nftables(opts: RuleOptions, exec: Exec, metrics: Arc<Metrics>) -> Proxier {
         Proxier::with(Backend::Nftables(Nftables::new(opts)), exec, metrics)
+    }
+
+    /// An ipvs-mode proxier over an opened backend (`ipvs::open`).
+    pub fn ipvs(backend: IpvsBackend<NetlinkSocket, DummyDevice>, exec: Exec, metrics: Arc<Metrics>) -> Proxier {
+        Proxier::with(Backend::Ipvs(Box::new(backend)), exec, metrics)
     }
 
     fn with(backend: Backend, exec: Exec, metrics: Arc<Metrics>) -> Proxier {
@@ -156,6 +163,21 @@ impl Proxier {
                 nft.commit(r);
                 self.metrics.rules_filter.store(nft.rule_count() as u64, Ordering::Relaxed);
                 Ok(report)
+            }
+            Backend::Ipvs(ipvs) => {
+                let r = ipvs.sync(state, full).await?;
+                let text = r.rules.as_ref().map(|x| x.text.clone()).unwrap_or_default();
+                if let Some(rules) = &r.rules {
+                    self.metrics.rules_filter.store(rules.filter as u64, Ordering::Relaxed);
+                    self.metrics.rules_nat.store(rules.nat as u64, Ordering::Relaxed);
+                }
+                Ok(SyncReport {
+                    written: r.ops,
+                    deleted: Vec::new(),
+                    bytes: text.len(),
+                    duration: Duration::ZERO,
+                    text,
+                })
             }
         }
     }

@@ -96,13 +96,13 @@ pub async fn run(
         ProxyMode::Iptables => Proxier::iptables(config.rule_options(), config.exec.clone(), metrics.clone()),
         ProxyMode::Nftables => Proxier::nftables(config.rule_options(), config.exec.clone(), metrics.clone()),
         ProxyMode::Ipvs => {
-            // With ip_vs present, an ipvs proxier would go here: `ipvs::Programmer` plans, `ipvs::genl` encodes.
+            ipvs::check_scheduler(&config.ipvs_scheduler).map_err(Error::Ipvs)?;
             let missing = ipvs::missing_modules(std::path::Path::new("/"));
-            return Err(Error::Ipvs(if missing.is_empty() {
-                "the IPVS proxier is not implemented in rkube-proxy; use --proxy-mode=iptables or nftables".into()
-            } else {
-                ipvs::missing_message(&missing)
-            }));
+            if !missing.is_empty() {
+                return Err(Error::Ipvs(ipvs::missing_message(&missing)));
+            }
+            let backend = ipvs::open(&config.ipvs_scheduler, config.rule_options(), config.exec.clone()).await?;
+            Proxier::ipvs(backend, config.exec.clone(), metrics.clone())
         }
     };
     if let Some(addr) = config.metrics_addr {

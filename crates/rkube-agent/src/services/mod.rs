@@ -36,6 +36,10 @@ pub struct ServicesFlags {
     pub sync_period_secs: f64,
     /// `--proxy-metrics-port` (upstream's 10249; 0 disables).
     pub proxy_metrics_port: u16,
+    /// `--ipvs-sync-period` (upstream's default 30 s): the full-resync interval in ipvs mode.
+    pub ipvs_sync_period: Duration,
+    /// `--ipvs-min-sync-period` (upstream's default 0: every change syncs at once) in ipvs mode.
+    pub ipvs_min_sync_period: Duration,
 }
 
 impl Default for ServicesFlags {
@@ -51,12 +55,11 @@ impl Default for ServicesFlags {
             min_sync_period_secs: 1.0,
             sync_period_secs: 30.0,
             proxy_metrics_port: 10249,
+            ipvs_sync_period: Duration::from_secs(30),
+            ipvs_min_sync_period: Duration::ZERO,
         }
     }
 }
-
-/// The IPVS schedulers the kernel ships (upstream kube-proxy's list).
-const IPVS_SCHEDULERS: &[&str] = &["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh"];
 
 /// An IPv4 network from `--nodeport-addresses`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,9 +93,9 @@ pub struct ServicesConfig {
     pub mode: rkube_proxy::ProxyMode,
     /// `--nodeport-addresses`, parsed (empty: every address of the node).
     pub nodeport_cidrs: Vec<Ipv4Cidr>,
-    /// `--proxy-min-sync-period`.
+    /// `--proxy-min-sync-period` (`--ipvs-min-sync-period` in ipvs mode, as upstream's ipvs proxier).
     pub min_sync_period: Duration,
-    /// `--proxy-sync-period`.
+    /// `--proxy-sync-period` (`--ipvs-sync-period` in ipvs mode).
     pub sync_period: Duration,
 }
 
@@ -125,20 +128,29 @@ impl ServicesConfig {
                 Duration::from_secs(1)
             }
         };
-        let min_sync_period = period("proxy-min-sync-period", flags.min_sync_period_secs, problems);
-        let sync_period = period("proxy-sync-period", flags.sync_period_secs, problems);
+        let mut min_sync_period = period("proxy-min-sync-period", flags.min_sync_period_secs, problems);
+        let mut sync_period = period("proxy-sync-period", flags.sync_period_secs, problems);
         if min_sync_period > sync_period {
             problems.push(format!(
                 "--proxy-sync-period {} must be greater than or equal to --proxy-min-sync-period {}",
                 flags.sync_period_secs, flags.min_sync_period_secs
             ));
         }
-        if !IPVS_SCHEDULERS.contains(&flags.ipvs_scheduler.as_str()) {
+        if flags.ipvs_scheduler.is_empty() {
+            problems.push("--ipvs-scheduler must not be empty (upstream's default is rr)".into());
+        } else if let Err(e) = rkube_proxy::ipvs::check_scheduler(&flags.ipvs_scheduler) {
+            problems.push(e);
+        }
+        let (ipvs_min, ipvs_sync) = (flags.ipvs_min_sync_period, flags.ipvs_sync_period);
+        if ipvs_sync.is_zero() {
+            problems.push("--ipvs-sync-period 0s must be greater than 0 (such as 30s)".into());
+        } else if ipvs_min > ipvs_sync {
             problems.push(format!(
-                "--ipvs-scheduler {:?} is not an IPVS scheduler: use one of {}",
-                flags.ipvs_scheduler,
-                IPVS_SCHEDULERS.join(", ")
+                "--ipvs-sync-period {ipvs_sync:?} must be greater than or equal to --ipvs-min-sync-period {ipvs_min:?}"
             ));
+        }
+        if mode == rkube_proxy::ProxyMode::Ipvs {
+            (min_sync_period, sync_period) = (ipvs_min, ipvs_sync);
         }
         ServicesConfig { flags: flags.clone(), mode, nodeport_cidrs, min_sync_period, sync_period }
     }

@@ -30,6 +30,7 @@ pub(super) fn spawn(
         nodeport_addresses,
         min_sync_period: s.min_sync_period,
         sync_period: s.sync_period,
+        ipvs_scheduler: s.flags.ipvs_scheduler.clone(),
         // Upstream's default metrics bind address is loopback too (127.0.0.1:10249).
         metrics_addr: (s.flags.proxy_metrics_port != 0)
             .then(|| SocketAddr::from((Ipv4Addr::LOCALHOST, s.flags.proxy_metrics_port))),

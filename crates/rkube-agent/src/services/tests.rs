@@ -41,6 +41,30 @@ fn modes_cidrs_and_periods_parse() {
 }
 
 #[test]
+fn ipvs_mode_takes_the_ipvs_periods_with_upstreams_defaults() {
+    let (c, p) = problems(|f| f.proxy_mode = "ipvs".into());
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!((c.min_sync_period, c.sync_period), (Duration::ZERO, Duration::from_secs(30)));
+    let (c, p) = problems(|f| {
+        f.proxy_mode = "ipvs".into();
+        f.ipvs_min_sync_period = Duration::from_secs(2);
+        f.ipvs_sync_period = Duration::from_secs(60);
+    });
+    assert!(p.is_empty(), "{p:?}");
+    assert_eq!((c.min_sync_period, c.sync_period), (Duration::from_secs(2), Duration::from_secs(60)));
+    let (_, p) = problems(|f| f.ipvs_sync_period = Duration::ZERO);
+    assert_eq!(p, vec!["--ipvs-sync-period 0s must be greater than 0 (such as 30s)".to_string()]);
+    let (_, p) = problems(|f| f.ipvs_min_sync_period = Duration::from_secs(31));
+    assert_eq!(
+        p,
+        vec!["--ipvs-sync-period 30s must be greater than or equal to --ipvs-min-sync-period 31s".to_string()]
+    );
+    for s in ["rr", "lc", "dh", "sh", "sed", "nq", "wrr", "wlc", "lblc", "lblcr", "mh"] {
+        assert!(problems(|f| f.ipvs_scheduler = s.into()).1.is_empty(), "{s}");
+    }
+}
+
+#[test]
 fn every_bad_flag_is_named_with_its_fix() {
     let (_, p) = problems(|f| {
         f.proxy_mode = "userspace".into();

@@ -22,17 +22,21 @@ pub(crate) fn run(host: &dyn Host, config: &Config, out: &mut Vec<Finding>) {
         wanted.extend([("containerd", "containerd", true), ("runc", "runc", true)]);
     }
     match config.proxy_mode {
-        ProxyMode::Ipvs => wanted.extend([("ipset", "ipset", true), ("ipvsadm", "ipvsadm", false)]),
+        // rkube's ipvs mode writes plain iptables rules where upstream matches ipsets (the ipset tool is not
+        // needed) and programs IPVS over netlink; ipvsadm is only for looking at the table.
+        ProxyMode::Ipvs => wanted.push(("ipvsadm", "ipvsadm", false)),
         ProxyMode::Nftables | ProxyMode::Iptables => {}
     }
     for (bin, package, required) in wanted {
         let f = match host.which(bin) {
             Some(path) => Finding::ok(G, bin, format!("{bin}: {path}")),
             None => {
-                let seen = format!(
-                    "{bin} not found{}",
-                    if required { "" } else { " (conntrack entries of removed services linger)" }
-                );
+                let note = match bin {
+                    _ if required => "",
+                    "ipvsadm" => " (only needed to inspect the IPVS table by hand)",
+                    _ => " (conntrack entries of removed services linger)",
+                };
+                let seen = format!("{bin} not found{note}");
                 let remedy = format!("apt-get install -y {package}");
                 if required { Finding::fail(G, bin, seen, remedy) } else { Finding::warn(G, bin, seen, remedy) }
             }

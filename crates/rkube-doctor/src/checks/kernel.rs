@@ -51,7 +51,8 @@ const REQUIRED: &[Opt] = &[
     o("nat", "IP_NF_TARGET_MASQUERADE", Some("ipt_MASQUERADE")),
 ];
 
-/// What `--proxy-mode ipvs` adds: ip_vs and the schedulers the guides load.
+/// What `--proxy-mode ipvs` adds: ip_vs, the schedulers the guides load, and the dummy link driver of the
+/// `kube-ipvs0` device that holds the service addresses.
 const IPVS: &[Opt] = &[
     o("ipvs", "IP_VS", Some("ip_vs")),
     o("ipvs", "IP_VS_RR", Some("ip_vs_rr")),
@@ -60,6 +61,7 @@ const IPVS: &[Opt] = &[
     o("ipvs", "IP_VS_LC", Some("ip_vs_lc")),
     o("ipvs", "IP_VS_WLC", Some("ip_vs_wlc")),
     o("ipvs", "NETFILTER_XT_MATCH_IPVS", Some("xt_ipvs")),
+    o("ipvs", "DUMMY", Some("dummy")),
 ];
 
 /// What `--proxy-mode nftables` adds.
@@ -282,6 +284,19 @@ mod tests {
         assert_eq!(n.status, Status::Fail);
         assert!(n.seen.starts_with("failed to load kernel modules: [ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh"), "{n:?}");
         assert!(n.remedy.as_deref().is_some_and(|r| r.contains("modprobe -a ip_vs ip_vs_rr")));
+    }
+
+    #[test]
+    fn ipvs_mode_names_the_dummy_module_of_kube_ipvs0() {
+        let mut h = FakeHost::healthy();
+        let cfg = h.files["/boot/config-6.1.0-18-amd64"].replace("CONFIG_DUMMY=y", "# CONFIG_DUMMY is not set");
+        h.file("/boot/config-6.1.0-18-amd64", &cfg);
+        assert_eq!(find(&check_host(&h, &Config::default()), "kernel config: networking").status, Status::Ok);
+        let f = check_host(&h, &Config { proxy_mode: ProxyMode::Ipvs, ..Config::default() });
+        let n = find(&f, "kernel config: ipvs");
+        assert_eq!(n.status, Status::Fail);
+        assert!(n.seen.contains("[dummy]") && n.seen.contains("CONFIG_DUMMY"), "{n:?}");
+        assert!(n.remedy.as_deref().is_some_and(|r| r.contains("modprobe -a dummy")), "{n:?}");
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! The changes that turn the applied IPVS table into the desired one (only what differs: new, changed and
-//! removed virtual servers and real servers), and `Programmer`, which keeps the applied state and records a
-//! plan as applied only after it was sent successfully (as the iptables/nftables proxiers do).
+//! removed virtual servers and real servers), `IpvsTable::apply`, which records one acknowledged change (the
+//! live sync in `backend` remembers changes one by one), and `Programmer`, which plans whole syncs against a
+//! remembered state (the recorded transcript is made with it).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::Ipv4Addr;
 
-use super::desired::{Desired, IpvsTable, RealServer, ServiceAttrs, VirtualServer, desired};
+use super::desired::{Desired, IpvsTable, RealServer, ServiceAttrs, VirtualServer, VsEntry, desired};
 use crate::model::ProxyState;
 
 /// One IPVS change, in the order it must be sent.
@@ -45,6 +46,50 @@ impl fmt::Display for Op {
             Op::NewDest(vs, rs, w) => write!(f, "NEW_DEST {vs} -> {rs} weight={w}"),
             Op::SetDest(vs, rs, w) => write!(f, "SET_DEST {vs} -> {rs} weight={w}"),
             Op::DelDest(vs, rs) => write!(f, "DEL_DEST {vs} -> {rs}"),
+        }
+    }
+}
+
+impl Op {
+    /// The virtual server the change is about.
+    pub fn virtual_server(&self) -> VirtualServer {
+        match self {
+            Op::NewService(vs, _)
+            | Op::SetService(vs, _)
+            | Op::DelService(vs)
+            | Op::NewDest(vs, _, _)
+            | Op::SetDest(vs, _, _)
+            | Op::DelDest(vs, _) => *vs,
+        }
+    }
+}
+
+impl IpvsTable {
+    /// Records one acknowledged change, so what is remembered as applied is exactly what the kernel took even
+    /// when a later change of the same sync was refused.
+    pub fn apply(&mut self, op: &Op) {
+        match op {
+            Op::NewService(vs, a) => {
+                self.services.insert(*vs, VsEntry { attrs: a.clone(), dests: Default::default() });
+            }
+            Op::SetService(vs, a) => {
+                if let Some(e) = self.services.get_mut(vs) {
+                    e.attrs = a.clone();
+                }
+            }
+            Op::DelService(vs) => {
+                self.services.remove(vs);
+            }
+            Op::NewDest(vs, rs, w) | Op::SetDest(vs, rs, w) => {
+                if let Some(e) = self.services.get_mut(vs) {
+                    e.dests.insert(*rs, *w);
+                }
+            }
+            Op::DelDest(vs, rs) => {
+                if let Some(e) = self.services.get_mut(vs) {
+                    e.dests.remove(rs);
+                }
+            }
         }
     }
 }
@@ -204,7 +249,7 @@ mod tests {
         let attrs = ServiceAttrs { scheduler: "rr".into(), flags: 0, timeout: 0 };
         let mk = |w| {
             let mut t = IpvsTable::default();
-            t.services.insert(vs, super::super::desired::VsEntry { attrs: attrs.clone(), dests: [(rs, w)].into() });
+            t.services.insert(vs, VsEntry { attrs: attrs.clone(), dests: [(rs, w)].into() });
             t
         };
         assert_eq!(diff(&mk(1), &mk(0)), vec![Op::SetDest(vs, rs, 0)]);

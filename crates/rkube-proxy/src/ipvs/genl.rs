@@ -5,7 +5,8 @@
 //!
 //! The encoder is hand-written rather than built on `netlink-packet-generic`: that crate is not in the tree
 //! and would need a `GenlFamily` plus one `Nla` impl per attribute, more code than the dozen fixed-layout
-//! attributes written here, and the exact bytes are what the transcript test pins down.
+//! attributes written here, and the exact bytes are what the transcript test pins down. Also the read side's
+//! requests (the controller's CTRL_CMD_GETFAMILY, the GET_SERVICE/GET_DEST dumps); replies are read by `wire`.
 
 use std::net::Ipv4Addr;
 
@@ -20,8 +21,22 @@ pub const IPVS_GENL_VERSION: u8 = 1;
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
+/// `NLM_F_DUMP` (ROOT|MATCH): every object of the kind.
+const NLM_F_DUMP: u16 = 0x300;
 const NLA_F_NESTED: u16 = 0x8000;
-const AF_INET: u16 = 2;
+pub(crate) const AF_INET: u16 = 2;
+
+/// `GENL_ID_CTRL`: the generic-netlink controller's fixed family id.
+pub const GENL_ID_CTRL: u16 = 0x10;
+/// `CTRL_CMD_GETFAMILY`.
+pub const CTRL_CMD_GETFAMILY: u8 = 3;
+/// `CTRL_ATTR_FAMILY_ID` (u16, in the controller's reply).
+pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
+const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+/// `IPVS_CMD_GET_SERVICE`.
+pub const IPVS_CMD_GET_SERVICE: u8 = 4;
+/// `IPVS_CMD_GET_DEST`.
+pub const IPVS_CMD_GET_DEST: u8 = 8;
 
 /// Commands (`IPVS_CMD_*`).
 pub const IPVS_CMD_NEW_SERVICE: u8 = 1;
@@ -36,8 +51,8 @@ pub const IPVS_CMD_SET_DEST: u8 = 6;
 /// `IPVS_CMD_DEL_DEST`.
 pub const IPVS_CMD_DEL_DEST: u8 = 7;
 
-const IPVS_CMD_ATTR_SERVICE: u16 = 1;
-const IPVS_CMD_ATTR_DEST: u16 = 2;
+pub(crate) const IPVS_CMD_ATTR_SERVICE: u16 = 1;
+pub(crate) const IPVS_CMD_ATTR_DEST: u16 = 2;
 
 const IPVS_SVC_ATTR_AF: u16 = 1;
 const IPVS_SVC_ATTR_PROTOCOL: u16 = 2;
@@ -152,20 +167,46 @@ fn body(op: &Op) -> (u8, Attrs) {
     (cmd, top)
 }
 
+/// A request with header fields spelled out: `nlmsghdr`, `genlmsghdr` (`cmd`, `version`), attributes.
+fn message(ty: u16, flags: u16, seq: u32, cmd: u8, version: u8, attrs: &Attrs) -> Vec<u8> {
+    let len = 16 + 4 + attrs.0.len();
+    let mut m = Vec::with_capacity(len);
+    m.extend_from_slice(&(len as u32).to_ne_bytes());
+    m.extend_from_slice(&ty.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(&[cmd, version, 0, 0]);
+    m.extend_from_slice(&attrs.0);
+    m
+}
+
+/// The controller request that resolves the "IPVS" family name to its id (version 1 of the controller).
+pub fn get_family(name: &str, seq: u32) -> Vec<u8> {
+    let mut a = Attrs::default();
+    let mut n = name.as_bytes().to_vec();
+    n.push(0);
+    a.put(CTRL_ATTR_FAMILY_NAME, &n);
+    message(GENL_ID_CTRL, NLM_F_REQUEST | NLM_F_ACK, seq, CTRL_CMD_GETFAMILY, 1, &a)
+}
+
+/// A dump of every virtual server.
+pub fn dump_services(family: u16, seq: u32) -> Vec<u8> {
+    message(family, NLM_F_REQUEST | NLM_F_DUMP, seq, IPVS_CMD_GET_SERVICE, IPVS_GENL_VERSION, &Attrs::default())
+}
+
+/// A dump of the real servers of `vs`.
+pub fn dump_dests(vs: &VirtualServer, family: u16, seq: u32) -> Vec<u8> {
+    let mut top = Attrs::default();
+    top.nested(IPVS_CMD_ATTR_SERVICE, service_key(vs));
+    message(family, NLM_F_REQUEST | NLM_F_DUMP, seq, IPVS_CMD_GET_DEST, IPVS_GENL_VERSION, &top)
+}
+
 /// One complete request for `op`: `nlmsghdr` (type `family`, the id the kernel gave "IPVS"; flags
 /// REQUEST|ACK so every change is acknowledged or refused; sequence `seq`; port 0), `genlmsghdr`, attributes.
 pub fn encode(op: &Op, family: u16, seq: u32) -> Vec<u8> {
     let (cmd, attrs) = body(op);
-    let len = 16 + 4 + attrs.0.len();
-    let mut m = Vec::with_capacity(len);
-    m.extend_from_slice(&(len as u32).to_ne_bytes());
-    m.extend_from_slice(&family.to_ne_bytes());
-    m.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    m.extend_from_slice(&seq.to_ne_bytes());
-    m.extend_from_slice(&0u32.to_ne_bytes());
-    m.extend_from_slice(&[cmd, IPVS_GENL_VERSION, 0, 0]);
-    m.extend_from_slice(&attrs.0);
-    m
+    message(family, NLM_F_REQUEST | NLM_F_ACK, seq, cmd, IPVS_GENL_VERSION, &attrs)
 }
 
 #[cfg(all(test, target_endian = "little"))]

@@ -94,7 +94,7 @@ fn u32le(b: &[u8]) -> u32 {
 }
 
 /// Reads a request back into the readable line, following `ip_vs.h` (not the encoder).
-fn decode(m: &[u8]) -> String {
+pub(super) fn decode(m: &[u8]) -> String {
     assert_eq!(u32le(&m[0..4]) as usize, m.len(), "nlmsg_len");
     assert_eq!(u16::from_le_bytes([m[4], m[5]]), FAMILY);
     assert_eq!(u16::from_le_bytes([m[6], m[7]]), 0x1 | 0x4, "NLM_F_REQUEST|NLM_F_ACK");

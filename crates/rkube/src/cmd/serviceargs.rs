@@ -19,9 +19,16 @@ pub(crate) struct ServiceArgs {
     /// Node addresses (CIDRs, comma-separated) NodePorts answer on; default: all.
     #[arg(long, env = "RKUBE_NODEPORT_ADDRESSES", value_delimiter = ',', help_heading = "(agent/services)")]
     nodeport_addresses: Vec<String>,
-    /// ipvs scheduler (rr, lc, dh, sh, sed, nq).
+    /// ipvs scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh).
     #[arg(long, env = "RKUBE_IPVS_SCHEDULER", default_value = "rr", help_heading = "(agent/services)")]
     ipvs_scheduler: String,
+    /// ipvs mode: interval of full resyncs (kube-proxy's --ipvs-sync-period; replaces --proxy-sync-period).
+    #[arg(long, env = "RKUBE_IPVS_SYNC_PERIOD", default_value = "30s", value_parser = humantime::parse_duration, help_heading = "(agent/services)")]
+    ipvs_sync_period: std::time::Duration,
+    /// ipvs mode: shortest interval between syncs, 0 for every change at once (kube-proxy's
+    /// --ipvs-min-sync-period; replaces --proxy-min-sync-period).
+    #[arg(long, env = "RKUBE_IPVS_MIN_SYNC_PERIOD", default_value = "0s", value_parser = humantime::parse_duration, help_heading = "(agent/services)")]
+    ipvs_min_sync_period: std::time::Duration,
     /// Shortest interval between rule syncs, in seconds.
     #[arg(long, env = "RKUBE_PROXY_MIN_SYNC_PERIOD", default_value_t = 1.0, help_heading = "(agent/services)")]
     proxy_min_sync_period: f64,
@@ -46,6 +53,8 @@ impl ServiceArgs {
             min_sync_period_secs: self.proxy_min_sync_period,
             sync_period_secs: self.proxy_sync_period,
             proxy_metrics_port: self.proxy_metrics_port,
+            ipvs_sync_period: self.ipvs_sync_period,
+            ipvs_min_sync_period: self.ipvs_min_sync_period,
         }
     }
 }
