@@ -6,6 +6,7 @@
 //! transaction on `mod_revision`; watches resume by themselves across etcd restarts. How the compacted revision is
 //! found without a bookkeeping key is told in `compaction.rs`.
 
+mod bulk;
 mod compaction;
 mod config;
 mod conn;

@@ -2,13 +2,15 @@
 //! written by one group-committing thread and read through a pool of query-only connections.
 //!
 //! Modules: `schema` (layout, opening and checking the file), `writer` (the writer thread),
-//! `compactor` (compaction, run by the writer), `read` (read pool, get and list), `watch` (watch tasks).
+//! `compactor` (compaction, run by the writer), `read` (read pool, get and list), `watch` (watch tasks),
+//! `snapshot` (whole-store export and import for backup, restore and migration).
 //! Automatic compaction runs on the writer thread's timer, so there is no separate thread to stop:
 //! dropping the store closes the writer's queue and joins it.
 
 mod compactor;
 mod read;
 mod schema;
+pub mod snapshot;
 mod sqlerr;
 mod watch;
 mod writer;

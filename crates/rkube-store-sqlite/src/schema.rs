@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS current (name TEXT PRIMARY KEY, id INTEGER NOT NULL) 
 const TABLES: [&str; 3] = ["meta", "log", "current"];
 
 /// What a file holds, judged before anything is written to it.
-enum Found {
+pub(crate) enum Found {
     /// No tables at all: a new (or zero-length) file to initialise.
     Empty,
     /// An rkube store this code can use.
@@ -140,7 +140,7 @@ fn precheck(path: &Path, location: &str) -> Result<()> {
 }
 
 /// Reads what the file holds and rejects anything that is not an (empty or current) rkube store.
-fn inspect(conn: &Connection, location: &str) -> Result<Found> {
+pub(crate) fn inspect(conn: &Connection, location: &str) -> Result<Found> {
     let map = |e| sqlerr::map(location, "read the database header", e);
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(map)?;
     let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(map)?;

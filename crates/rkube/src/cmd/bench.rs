@@ -32,6 +32,8 @@ enum What {
     /// round trips against two namespaces joined by a veth, and the time from a node joining to every other
     /// node routing its pods; cluster DNS queries/s and p99 from a pod of a 1-node cluster.
     Net(NetBenchArgs),
+    /// `rkube backup` and `rkube restore` of 10k objects on SQLite and etcd, and `rkube migrate --to-etcd`.
+    Backup(rkube_backup::bench::BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -183,6 +185,7 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
             ("node", runtime.block_on(rkube_bench::node::run(&config))?)
         }
+        What::Backup(a) => ("backup", runtime.block_on(rkube_backup::bench::run(&a))?),
         What::Proxy(a) => ("proxy", runtime.block_on(proxy_section(&a))?),
         What::Net(a) => {
             let config = rkube_cluster::bench::NetBenchConfig {
