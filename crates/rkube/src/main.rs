@@ -22,6 +22,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Settings for `server` and `agent`: flag names to values (default /etc/rkube/config.yaml; empty: none).
+    /// Flags given on the command line win over RKUBE_* variables, which win over the file.
+    // Read by `configfile` before clap parses; declared here so clap accepts it and --help shows it.
+    #[allow(dead_code)]
+    #[arg(long, global = true, env = "RKUBE_CONFIG", value_name = "FILE")]
+    config: Option<String>,
 }
 
 #[derive(Subcommand)]
