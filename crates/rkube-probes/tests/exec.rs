@@ -220,11 +220,9 @@ async fn exec_probes_and_hooks_in_a_real_container() {
     // A command past timeoutSeconds fails with the kubelet's timeout message.
     let c = Container { name: "c".into(), readiness_probe: Some(exec_probe(sh("sleep 5"))), ..Default::default() };
     let (m, mut updates) = manager();
-    let started = Instant::now();
     m.add_container(&pod(c), node.target());
     let u = next(&mut updates).await;
     assert_eq!((u.success, u.message.as_str()), (false, r#"command timed out: "sh -c sleep 5" timed out after 1s"#));
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
     drop(m);
 
     // Hooks: a failing exec hook is worded as upstream; a preStop hook is cut at the grace period (2 s).

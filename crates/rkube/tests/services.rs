@@ -395,9 +395,8 @@ fn scenario(mode: &str) {
         jsonpath(&node, &["get", "pods", "-l", "app=nginx"], "{.items[*].metadata.name}").trim().is_empty()
     });
     node.eventually(60, "ClusterIP refuses with no endpoints", || node.curl(&svc_url) == Err(7));
-    let t = Instant::now();
+    // Refused (curl's 7), not timed out (28): the REJECT, every time.
     assert_eq!(node.curl(&svc_url), Err(7));
-    assert!(t.elapsed() < Duration::from_secs(1), "refusal took {:?}: not a REJECT", t.elapsed());
     node.ok(&["scale", "deployment", "nginx", "--replicas=2"]);
     node.eventually(90, "ClusterIP answers after scaling back", || node.curl(&svc_url).is_ok());
     // No pod creation may be in flight when the node stops (a sandbox half made is one clean cannot find).
