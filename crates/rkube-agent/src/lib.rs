@@ -19,6 +19,7 @@ pub mod conditions;
 pub mod config;
 pub mod hostinfo;
 pub mod identity;
+pub mod join;
 pub mod lease;
 pub mod network;
 pub mod node;

@@ -186,7 +186,11 @@ async fn import_pause(rt: &rkube_cri::Runtime) -> Result<()> {
 }
 
 /// Waits until the IPAM controller gives the node its `spec.podCIDR`.
-pub(crate) async fn wait_pod_cidr(client: &kube::Client, name: &str, stop: &mut watch::Receiver<bool>) -> Result<PodCidr> {
+pub(crate) async fn wait_pod_cidr(
+    client: &kube::Client,
+    name: &str,
+    stop: &mut watch::Receiver<bool>,
+) -> Result<PodCidr> {
     let nodes: Api<Node> = Api::all(client.clone());
     let mut delay = Duration::from_millis(200);
     let mut said = false;

@@ -42,7 +42,7 @@ impl ResourceInfo {
     /// The verbs a subresource supports, as discovery lists them.
     pub fn subresource_verbs(&self, sub: &str) -> &'static [&'static str] {
         match sub {
-            "status" | "scale" => &["get", "patch", "update"],
+            "status" | "scale" | "approval" => &["get", "patch", "update"],
             "log" => &["get"],
             "exec" | "attach" | "portforward" | "proxy" => &["create", "get"],
             "binding" | "eviction" | "token" => &["create"],
@@ -339,6 +339,19 @@ pub const BUILTIN: &[ResourceInfo] = &[
     ),
     r!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, CRUD, &["cj"], ALL, &["status"], "cronjobs"),
     r!("batch", "v1", "jobs", "job", "Job", true, CRUD, NONE, ALL, &["status"], "jobs"),
+    r!(
+        "certificates.k8s.io",
+        "v1",
+        "certificatesigningrequests",
+        "certificatesigningrequest",
+        "CertificateSigningRequest",
+        false,
+        CRUD,
+        &["csr"],
+        NONE,
+        &["approval", "status"],
+        "certificatesigningrequests"
+    ),
     r!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, CRUD, NONE, NONE, NONE, "leases"),
     r!(
         "discovery.k8s.io",

@@ -1,6 +1,6 @@
 //! Authentication: who is asking. Client certificates verified by the TLS layer against the cluster CA
 //! (CN = user, O = groups), then bearer tokens: service-account tokens (signature, audience, expiry, and the
-//! live ServiceAccount/Pod/Secret they are bound to) and bootstrap tokens. Anonymous requests are refused.
+//! live ServiceAccount/Pod/Secret they are bound to) and bootstrap tokens. Anonymous requests are refused, except for the `cluster-info` ConfigMap joining nodes read.
 
 use std::time::SystemTime;
 
@@ -13,6 +13,16 @@ use crate::state::AppState;
 
 /// An authenticated user (name, uid, groups, extra), as rkube-auth defines it.
 pub type User = rkube_auth::UserInfo;
+
+/// The one path anonymous requests may ask for (and RBAC must still allow): the CA and server for joining nodes.
+pub(crate) const CLUSTER_INFO_PATH: &str = "/api/v1/namespaces/kube-public/configmaps/cluster-info";
+
+/// Upstream's anonymous user: `system:anonymous` in `system:unauthenticated`.
+pub(crate) fn anonymous() -> User {
+    let mut u = User::new("system:anonymous".to_owned());
+    u.groups = vec!["system:unauthenticated".to_owned()];
+    u
+}
 
 /// What the TLS layer learned about the peer, attached to every request on the connection.
 #[derive(Debug, Clone, Default)]

@@ -1,5 +1,6 @@
 //! What upstream's post-start hooks create on an empty cluster: the system namespaces and the default
-//! RBAC roles and bindings. Existing objects are left as they are.
+//! RBAC roles and bindings, plus what kubeadm's init adds for nodes joining with a bootstrap token
+//! (`join.rs`). Existing objects are left as they are.
 
 use rkube_apimachinery::ApiError;
 use serde_json::{Value, json};
@@ -7,11 +8,13 @@ use serde_json::{Value, json};
 use crate::registry::{Registry, WriteCtx};
 use crate::resource::ResourceDef;
 
-fn def(group: &str, resource: &str) -> Option<std::sync::Arc<ResourceDef>> {
+mod join;
+
+pub(crate) fn def(group: &str, resource: &str) -> Option<std::sync::Arc<ResourceDef>> {
     rkube_apimachinery::catalogue::builtin(group, "v1", resource).map(ResourceDef::builtin)
 }
 
-async fn ensure(
+pub(crate) async fn ensure(
     registry: &Registry,
     group: &str,
     resource: &str,
@@ -84,7 +87,7 @@ async fn kubernetes_service(registry: &Registry, advertise: &str) -> Result<(), 
         .map(|_| ())
 }
 
-fn cluster_role(name: &str, rules: Value, aggregate_label: Option<&str>) -> Value {
+pub(crate) fn cluster_role(name: &str, rules: Value, aggregate_label: Option<&str>) -> Value {
     let mut r = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
@@ -97,7 +100,7 @@ fn cluster_role(name: &str, rules: Value, aggregate_label: Option<&str>) -> Valu
     r
 }
 
-fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
+pub(crate) fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
     json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
@@ -109,7 +112,8 @@ fn binding(name: &str, role: &str, subject_kind: &str, subject: &str) -> Value {
 
 /// Creates the system namespaces, the `kubernetes` service and the default RBAC objects that are missing.
 /// `advertise` is `ip:port`: the address pods reach the API on (never 127.0.0.1: a founding-guide pit).
-pub(crate) async fn run(registry: &Registry, advertise: &str) -> Result<(), ApiError> {
+/// `ca_pem` is the cluster CA, published in `kube-public/cluster-info` for joining nodes.
+pub(crate) async fn run(registry: &Registry, advertise: &str, ca_pem: &str) -> Result<(), ApiError> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(
             registry,
@@ -212,5 +216,5 @@ pub(crate) async fn run(registry: &Registry, advertise: &str) -> Result<(), ApiE
     for b in bindings {
         ensure(registry, "rbac.authorization.k8s.io", "clusterrolebindings", None, b).await?;
     }
-    Ok(())
+    join::run(registry, advertise, ca_pem).await
 }

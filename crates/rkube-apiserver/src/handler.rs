@@ -66,8 +66,17 @@ async fn handle(app: &Arc<AppState>, user: Option<&User>, req: Request) -> Resul
     {
         return Ok(crate::health::answer(app, &path, &query).await);
     }
-    let Some(user) = user else {
-        return Err(ApiError::unauthorized());
+    // Anonymous requests reach authorization (as `system:anonymous` in `system:unauthenticated`) only for the
+    // paths upstream's anonymous-endpoint conditions name for joining: the `cluster-info` ConfigMap that nodes
+    // read before they trust the CA (kubeadm's discovery). Everything else needs credentials.
+    let anonymous;
+    let user = match user {
+        Some(u) => u,
+        None if req.method() == Method::GET && path == authn::CLUSTER_INFO_PATH => {
+            anonymous = authn::anonymous();
+            &anonymous
+        }
+        None => return Err(ApiError::unauthorized()),
     };
     let target = request_info::parse(req.method(), &path, query.flag("watch"));
     let out = codec::output(req.headers());

@@ -121,7 +121,7 @@ pub async fn run(
         tokio::net::TcpListener::bind(config.bind).await.map_err(|source| Error::Bind { addr: config.bind, source })?;
     let router = axum::Router::new().fallback(handler::dispatch).with_state(app.clone());
     let serving = tokio::spawn(server::serve(listener, tls, router, shutdown.clone()));
-    bootstrap::run(&app.registry, &config.advertise).await.map_err(Error::Bootstrap)?;
+    bootstrap::run(&app.registry, &config.advertise, config.pki.ca_cert_pem()).await.map_err(Error::Bootstrap)?;
     tokio::spawn(crd::run(app.clone(), shutdown.clone()));
     app.ready.store(true, Ordering::Relaxed);
     let _ = ready.send(true);

@@ -1087,6 +1087,12 @@ fn merge_for_update(
         new["spec"]["finalizers"] = wanted.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
         return new;
     }
+    if subresource == Some("approval") {
+        return kinds::csr::merge_approval(old, &wanted);
+    }
+    if subresource == Some("status") && def.group == "certificates.k8s.io" {
+        return kinds::csr::merge_status(old, &wanted);
+    }
     if subresource == Some("status") {
         let mut new = old.clone();
         match wanted.get("status") {

@@ -91,7 +91,7 @@ pub(crate) async fn handle(
     let user_agent =
         req.headers().get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     match (info.verb, info.subresource.as_deref()) {
-        ("get", None | Some("status")) => {
+        ("get", None | Some("status") | Some("approval")) => {
             let obj = registry.get_shared(def, ns, name).await?;
             if out == Output::Json {
                 // The cached object's JSON is reused as is: no re-serialization per read.
@@ -158,12 +158,15 @@ pub(crate) async fn handle(
         }
         ("create", None) => {
             let (headers, body) = read_body(req).await?;
-            let obj = codec::decode_body(&headers, &body)?;
+            let mut obj = codec::decode_body(&headers, &body)?;
+            if def.group == "certificates.k8s.io" && def.resource == "certificatesigningrequests" {
+                crate::kinds::csr::record_requester(&mut obj, user);
+            }
             let ctx = write_ctx(query, &user_agent)?;
             let created = registry.create(def, ns, obj, &ctx).await?;
             Ok(with_warnings(answer(def, StatusCode::CREATED, &created, out, query), &ctx))
         }
-        ("update", None | Some("status") | Some("finalize")) => {
+        ("update", None | Some("status") | Some("finalize") | Some("approval")) => {
             let (headers, body) = read_body(req).await?;
             let obj = codec::decode_body(&headers, &body)?;
             let ctx = write_ctx(query, &user_agent)?;
@@ -181,7 +184,7 @@ pub(crate) async fn handle(
                 &ctx,
             ))
         }
-        ("patch", None | Some("status")) => {
+        ("patch", None | Some("status") | Some("approval")) => {
             let (headers, body) = read_body(req).await?;
             let ct =
                 headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();

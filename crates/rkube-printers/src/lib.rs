@@ -12,6 +12,7 @@
 mod age;
 mod apps;
 mod batch;
+mod certificates;
 mod cluster;
 mod column;
 mod core;
@@ -73,6 +74,7 @@ fn printer(group: &str, resource: &str) -> Printer {
         ("apps", "controllerrevisions") => apps::CONTROLLER_REVISIONS,
         ("batch", "jobs") => batch::JOBS,
         ("batch", "cronjobs") => batch::CRON_JOBS,
+        ("certificates.k8s.io", "certificatesigningrequests") => certificates::CERTIFICATE_SIGNING_REQUESTS,
         ("rbac.authorization.k8s.io", "rolebindings") => rbac::ROLE_BINDINGS,
         ("rbac.authorization.k8s.io", "clusterrolebindings") => rbac::CLUSTER_ROLE_BINDINGS,
         ("coordination.k8s.io", "leases") => cluster::LEASES,

@@ -1,6 +1,7 @@
 //! Kind-specific rules (upstream's "strategies"): name formats, defaulting, validation, status handling,
 //! field selectors and graceful deletion. Kinds without special rules use [`Generic`].
 
+pub(crate) mod csr;
 mod daemonset;
 mod namespace;
 mod pod;
@@ -154,8 +155,6 @@ static REPLICASETS: Generic =
     Generic { fields: &["status.replicas"], names: NameRule::Subdomain, generation: true, create_on_update: false };
 static JOBS: Generic =
     Generic { fields: &["status.successful"], names: NameRule::Subdomain, generation: true, create_on_update: false };
-static CSR_LIKE: Generic =
-    Generic { fields: &["spec.signerName"], names: NameRule::Subdomain, generation: false, create_on_update: false };
 
 /// The strategy of a resource.
 pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
@@ -171,7 +170,7 @@ pub fn strategy(def: &ResourceDef) -> &'static dyn Strategy {
         ("", "replicationcontrollers") | ("apps", "replicasets") => &REPLICASETS,
         ("batch", "jobs") => &JOBS,
         ("apps", "daemonsets") => &daemonset::DAEMONSET,
-        ("certificates.k8s.io", _) => &CSR_LIKE,
+        ("certificates.k8s.io", "certificatesigningrequests") => &csr::CSR,
         ("apps", _) | ("batch", _) | ("policy", _) => &SUBDOMAIN_GEN,
         ("apiextensions.k8s.io", _) => &SUBDOMAIN_GEN,
         _ if def.storage.contains('/') && !def.group.is_empty() && !def.group.ends_with("k8s.io") => &SUBDOMAIN_GEN,

@@ -100,23 +100,30 @@ impl NodeArgs {
 #[derive(clap::Args, Debug)]
 #[command(
     args_conflicts_with_subcommands = true,
-    after_help = "Joining with a token (a bootstrap token and a CSR for the node's certificates) is not built yet \
-                  (issue 8): give the agent a kubeconfig and its serving certificate."
+    after_help = "Join with a token: `rkube agent --server https://<server>:6443 --token K10<hash>::<id>.<secret>` \
+                  (the token from `rkube token create` on a server). The agent checks the server's CA against the \
+                  hash, gets its client and serving certificates by CertificateSigningRequests, keeps them under \
+                  <data-dir>/agent and renews them when 80% of their lifetime has passed. Or give it an identity: \
+                  --kubeconfig with --tls-cert-file, --tls-private-key-file and --client-ca-file."
 )]
 pub(crate) struct AgentArgs {
     #[command(subcommand)]
     action: Option<AgentAction>,
-    /// Where the agent keeps its state (containerd, CNI, pods, logs under <data-dir>/agent).
+    /// Where the agent keeps its state (containerd, CNI, pods, logs, certificates under <data-dir>/agent).
     #[arg(long, env = "RKUBE_DATA_DIR", default_value = "/var/lib/rkube")]
     data_dir: PathBuf,
     /// The API servers' URLs, comma-separated (override the kubeconfig's); with several, the agent fails over
     /// between them.
     #[arg(long, env = "RKUBE_URL", value_delimiter = ',', help_heading = "(cluster)")]
     server: Vec<String>,
-    /// Kubeconfig of the node's identity (system:node:<name> in system:nodes).
+    /// Join token, `K10<sha256 of the cluster CA>::<id>.<secret>` (from `rkube token create`); needed only until
+    /// the node has its certificates.
+    #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)", conflicts_with = "kubeconfig")]
+    token: Option<String>,
+    /// Kubeconfig of the node's identity (system:node:<name> in system:nodes), instead of joining with a token.
     #[arg(long, env = "RKUBE_KUBECONFIG", help_heading = "(cluster)")]
     kubeconfig: Option<PathBuf>,
-    /// Serving certificate of the agent API (PEM), for the node's IP and name.
+    /// Serving certificate of the agent API (PEM), for the node's IP and name (with --kubeconfig).
     #[arg(long, help_heading = "(agent/tls)")]
     tls_cert_file: Option<PathBuf>,
     /// Its private key (PEM).
@@ -148,6 +155,14 @@ enum AgentAction {
     },
 }
 
+/// How the agent gets its identity.
+enum Identity {
+    /// Given files (`--kubeconfig` and the TLS files).
+    Files { kubeconfig: PathBuf, cert: PathBuf, key: PathBuf, ca: PathBuf },
+    /// Joined with a token, or certificates saved by an earlier join.
+    Join(rkube_agent::join::JoinOptions),
+}
+
 pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(AgentAction::Clean { data_dir }) = &args.action {
         let runtime = tokio::runtime::Runtime::new()?;
@@ -169,49 +184,117 @@ pub(crate) fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    if args.kubeconfig.is_none() {
-        problems.push("  - --kubeconfig is required: the node's identity (joining with a token is issue 8)".to_owned());
-    }
-    let tls_files = match (&args.tls_cert_file, &args.tls_private_key_file, &args.client_ca_file) {
-        (Some(c), Some(k), Some(ca)) => Some((c.clone(), k.clone(), ca.clone())),
-        _ => {
-            problems.push(
-                "  - --tls-cert-file, --tls-private-key-file and --client-ca-file are required for the agent API \
-                 (certificates from a CSR come with issue 8)"
-                    .to_owned(),
-            );
-            None
+    let identity = match &args.kubeconfig {
+        Some(kubeconfig) => match (&args.tls_cert_file, &args.tls_private_key_file, &args.client_ca_file) {
+            (Some(c), Some(k), Some(ca)) => Some(Identity::Files {
+                kubeconfig: kubeconfig.clone(),
+                cert: c.clone(),
+                key: k.clone(),
+                ca: ca.clone(),
+            }),
+            _ => {
+                problems.push(
+                    "  - --tls-cert-file, --tls-private-key-file and --client-ca-file are required with --kubeconfig \
+                     (or join with --token instead)"
+                        .to_owned(),
+                );
+                None
+            }
+        },
+        None => {
+            let token = match args.token.as_deref().map(rkube_agent::join::JoinToken::parse).transpose() {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(format!("  - --token: {e}"));
+                    None
+                }
+            };
+            if args.server.is_empty() {
+                problems.push("  - --server is required: the API server(s) to join, https://<address>:6443".to_owned());
+            }
+            Some(Identity::Join(rkube_agent::join::JoinOptions {
+                data_dir: args.data_dir.clone(),
+                servers: args.server.clone(),
+                token,
+                node_name: args.node.node_name(),
+                node_ip: args.node.node_ip(),
+            }))
         }
     };
-    let (Some(mut config), Some(kubeconfig), Some((cert, key, ca)), true) =
-        (config, args.kubeconfig.clone(), tls_files, problems.is_empty())
-    else {
+    let (Some(config), Some(identity), true) = (config, identity, problems.is_empty()) else {
         anyhow::bail!("invalid configuration:\n{}", problems.join("\n"));
     };
-    config.tls = Some(rkube_agent::tls::from_files(&cert, &key, &ca)?);
     let runtime = agent_runtime()?;
     runtime.block_on(async move {
         crate::preflight::run(&args.data_dir, None, Some(&config), &args.ignore_preflight_errors).await?;
-        let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, &args.server).await?;
-        let name = config.node_name.clone();
-        eprintln!("[1/1] node {name}: starting");
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        let mut agent = tokio::spawn(rkube_agent::run(config, client, stop, Some(ready_tx)));
-        let signalled = tokio::select! {
-            r = ready => { if r.is_ok() { println!("rkube agent is ready: node {name} Ready"); } false }
-            _ = crate::signals::terminated() => true,
-        };
-        if !signalled {
-            tokio::select! {
-                r = &mut agent => return r.context("the agent task panicked")?.context("the node agent failed"),
-                _ = crate::signals::terminated() => {}
+        match identity {
+            Identity::Files { kubeconfig, cert, key, ca } => {
+                let mut config = config;
+                config.tls = Some(rkube_agent::tls::from_files(&cert, &key, &ca)?);
+                let client = rkube_agent::identity::kubeconfig_client(&kubeconfig, &args.server).await?;
+                run_until_signalled(config, client, std::future::pending::<()>()).await.map(|_| ())
             }
+            Identity::Join(opts) => run_joined(config, &opts).await,
         }
-        tracing::info!("shutting down (pods keep running; `rkube agent clean` removes them)");
-        let _ = stop_tx.send(true);
-        agent.await.context("the agent task panicked")?.context("stopping the node agent")
     })
+}
+
+/// Joins (or reuses the saved certificates), runs the agent, and restarts it with renewed certificates whenever
+/// they are due (pods keep running across the restart).
+async fn run_joined(config: rkube_agent::AgentConfig, opts: &rkube_agent::join::JoinOptions) -> anyhow::Result<()> {
+    eprintln!("[1/2] node {}: credentials (joining {} if needed)", opts.node_name, opts.servers.join(","));
+    let mut creds = rkube_agent::join::ensure_credentials(opts).await?;
+    loop {
+        let p = &creds.paths;
+        let mut config = config.clone();
+        config.tls = Some(rkube_agent::tls::from_files(&p.serving_cert, &p.serving_key, &p.ca)?);
+        let client = rkube_agent::identity::kubeconfig_client(&p.kubeconfig, &opts.servers).await?;
+        let renewal = rkube_agent::join::renew_when_due(opts, &creds);
+        match run_until_signalled(config, client, renewal).await? {
+            Some(Ok(renewed)) => {
+                tracing::info!("certificates renewed: restarting the agent with them");
+                creds = renewed;
+            }
+            Some(Err(e)) => return Err(e).context("renewing the node's certificates"),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Runs the agent until a termination signal (`None`) or until `interrupt` completes (its output, after the
+/// agent has stopped).
+async fn run_until_signalled<T>(
+    config: rkube_agent::AgentConfig,
+    client: kube::Client,
+    interrupt: impl std::future::Future<Output = T>,
+) -> anyhow::Result<Option<T>> {
+    let name = config.node_name.clone();
+    eprintln!("node {name}: starting");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let mut agent = tokio::spawn(rkube_agent::run(config, client, stop, Some(ready_tx)));
+    tokio::pin!(interrupt);
+    let mut ready = ready;
+    let mut waiting = true;
+    let outcome = loop {
+        tokio::select! {
+            r = &mut ready, if waiting => {
+                waiting = false;
+                if r.is_ok() {
+                    println!("rkube agent is ready: node {name} Ready");
+                }
+            }
+            r = &mut agent => return r.context("the agent task panicked")?.context("the node agent failed").map(|()| None),
+            out = &mut interrupt => break Some(out),
+            _ = crate::signals::terminated() => break None,
+        }
+    };
+    if outcome.is_none() {
+        tracing::info!("shutting down (pods keep running; `rkube agent clean` removes them)");
+    }
+    let _ = stop_tx.send(true);
+    agent.await.context("the agent task panicked")?.context("stopping the node agent")?;
+    Ok(outcome)
 }
 
 /// The agent's tokio runtime. Its work waits on containerd and the API server (30 pods starting cost it 0.4 s of

@@ -39,7 +39,8 @@ pub(crate) struct ServerArgs {
     /// Run the control plane only, without a node agent on this machine.
     #[arg(long, env = "RKUBE_DISABLE_AGENT", help_heading = "(components)")]
     disable_agent: bool,
-    /// Shared secret agents use to join (not used yet: joining comes with the agent).
+    /// A bootstrap token agents may join with, kept valid without expiry: `<id>.<secret>` (`rkube token generate`)
+    /// or a join token `K10<CA hash>::<id>.<secret>`. The join token is written to <data-dir>/server/token.
     #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)")]
     token: Option<String>,
     /// Give each node a `spec.podCIDR` from --cluster-cidr (node IPAM). Turn off when flannel leases subnets from
@@ -49,6 +50,9 @@ pub(crate) struct ServerArgs {
     /// Prefix length of each node's pod range cut from --cluster-cidr (node IPAM).
     #[arg(long, env = "RKUBE_NODE_CIDR_MASK_SIZE", default_value_t = 24, help_heading = "(networking)")]
     node_cidr_mask_size: u8,
+    /// Lifetime of the certificates the CSR signer issues (kube-controller-manager's flag).
+    #[arg(long, env = "RKUBE_CLUSTER_SIGNING_DURATION", default_value = "8760h", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
+    cluster_signing_duration: std::time::Duration,
     /// How long a node may go without renewing its Lease before it is marked NotReady/Unknown.
     #[arg(long, env = "RKUBE_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
     node_monitor_grace_period: std::time::Duration,
@@ -79,6 +83,10 @@ struct ServerConfig {
     nodes: rkube_controllers::NodesConfig,
     /// The embedded agent's configuration (`None` with --disable-agent).
     agent: Option<rkube_agent::AgentConfig>,
+    /// `--token`.
+    token: Option<crate::cmd::token::ServerToken>,
+    /// `--cluster-signing-duration`.
+    signing_duration: std::time::Duration,
 }
 
 fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
@@ -108,6 +116,9 @@ impl ServerArgs {
                 "--node-cidr-mask-size {} must lie between the --cluster-cidr prefix /{cluster_prefix} and 30",
                 self.node_cidr_mask_size
             ));
+        }
+        if self.cluster_signing_duration < std::time::Duration::from_secs(10) {
+            problems.push("--cluster-signing-duration must be at least 10s (upstream's default is 8760h)".to_owned());
         }
         if self.node_monitor_grace_period.is_zero() {
             problems.push("--node-monitor-grace-period must be longer than 0s (upstream's default is 40s)".to_owned());
@@ -159,6 +170,13 @@ impl ServerArgs {
         {
             problems.push(format!("node name {node_name:?} is not a lowercase DNS name; pass --node-name"));
         }
+        let token = match self.token.as_deref().map(crate::cmd::token::parse_server_token).transpose() {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
         let store = match store {
             Some(s) if problems.is_empty() => s,
             _ => anyhow::bail!("invalid configuration:\n  - {}", problems.join("\n  - ")),
@@ -182,6 +200,8 @@ impl ServerArgs {
                 node_monitor_grace_period: self.node_monitor_grace_period,
             },
             agent,
+            token,
+            signing_duration: self.cluster_signing_duration,
         })
     }
 }
@@ -264,6 +284,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     }
     eprintln!("[3/{steps}] API server: https://{}:{}", config.advertise, config.bind.port());
     let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    let join_pki = pki.clone();
     let api_config = rkube_apiserver::ApiServerConfig {
         bind: config.bind,
         advertise: SocketAddr::new(config.advertise, config.bind.port()).to_string(),
@@ -299,6 +320,22 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     tokio::select! {
         r = scheduler_ready.wait_for(|r| *r) => { r.context("the scheduler stopped before it was ready")?; }
         r = &mut scheduler => { r.context("the scheduler task panicked")?.context("starting the scheduler")?; anyhow::bail!("the scheduler stopped"); }
+    }
+    // Joining nodes: the CSR approver and signer (with the CA key), and the --token agents use.
+    let join_client = kube::Client::try_from(
+        rkube_client::config::in_process(&url, &join_pki, rkube_pki::ADMIN_USER, &[rkube_pki::MASTERS_GROUP])
+            .await
+            .context("configuring the certificate controllers")?,
+    )?;
+    let ca_key = std::fs::read_to_string(&join_pki.paths().ca_key)
+        .with_context(|| format!("reading {}", join_pki.paths().ca_key.display()))?;
+    let signer =
+        rkube_controllers_certificates::Signer::from_pem(join_pki.ca_cert_pem(), &ca_key, config.signing_duration)?;
+    tokio::spawn(rkube_controllers_certificates::run(join_client.clone(), signer, controllers_stop.clone()));
+    if let Some(token) = &config.token {
+        let path = config.data_dir.join("server").join("token");
+        crate::cmd::token::ensure_server_token(&join_client, token, join_pki.ca_cert_pem(), &path).await?;
+        eprintln!("join token (for `rkube agent --token`): {}", path.display());
     }
     eprintln!("[4/{steps}] {}", if config.agent.is_some() { "control plane ready" } else { "ready" });
     // The embedded agent stops first at shutdown (while the API still answers); pods keep running.
