@@ -20,14 +20,29 @@ pub async fn in_process_client(server_url: &str, pki: &rkube_pki::Pki, node_name
     kube::Client::try_from(config).map_err(|e| Error::Identity(format!("building the node's client: {e}")))
 }
 
-/// A client from a kubeconfig file; `servers` (URLs) replace the kubeconfig's server when given. Failing over
-/// between several is not built yet: the first is used.
+/// A client from a kubeconfig file; `servers` (URLs) replace the kubeconfig's server when given. With several,
+/// the client fails over among them: it talks to a balancer on 127.0.0.1 (`rkube_client::failover`, started on
+/// this runtime and kept for the process's life) that relays each connection to the first server answering.
 pub async fn kubeconfig_client(path: &std::path::Path, servers: &[String]) -> Result<kube::Client> {
-    let server = servers.first().map(String::as_str);
     let mut config = rkube_client::config::from_file(path)
         .await
         .map_err(|e| Error::Identity(format!("kubeconfig {}: {e}", path.display())))?;
-    if let Some(url) = server {
+    let url = match servers {
+        [] => None,
+        [one] => Some(one.clone()),
+        several => {
+            let addrs = rkube_client::failover::resolve(several)
+                .await
+                .map_err(|e| Error::Identity(format!("--server: {e}")))?;
+            let balancer =
+                rkube_client::failover::Failover::start(addrs).await.map_err(|e| Error::Identity(e.to_string()))?;
+            // Every rkube serving certificate holds 127.0.0.1, so TLS checks out whichever server answers.
+            let url = format!("https://{}", balancer.local_addr());
+            balancer.detach();
+            Some(url)
+        }
+    };
+    if let Some(url) = url {
         config.cluster_url = url.parse().map_err(|e| Error::Identity(format!("--server {url:?}: {e}")))?;
     }
     kube::Client::try_from(config).map_err(|e| Error::Identity(format!("building the node's client: {e}")))

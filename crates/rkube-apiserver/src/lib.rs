@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod codec;
 mod crd;
 mod discovery;
+mod endpoint_reconciler;
 mod eviction;
 pub mod fieldvalidation;
 mod handler;
@@ -122,6 +123,10 @@ pub async fn run(
     let router = axum::Router::new().fallback(handler::dispatch).with_state(app.clone());
     let serving = tokio::spawn(server::serve(listener, tls, router, shutdown.clone()));
     bootstrap::run(&app.registry, &config.advertise, config.pki.ca_cert_pem()).await.map_err(Error::Bootstrap)?;
+    // With several servers, `default/kubernetes` lists every live one (each renews a Lease), as upstream's
+    // lease endpoint reconciler does.
+    let (reconciler, stop) = (app.clone(), shutdown.clone());
+    tokio::spawn(async move { endpoint_reconciler::run(&reconciler.registry, &reconciler.advertise, stop).await });
     tokio::spawn(crd::run(app.clone(), shutdown.clone()));
     app.ready.store(true, Ordering::Relaxed);
     let _ = ready.send(true);

@@ -10,6 +10,7 @@ pub mod backoff;
 pub mod config;
 mod error;
 pub mod events;
+pub mod failover;
 pub mod informer;
 pub mod leader;
 pub mod pods;

@@ -80,7 +80,14 @@ fn run_backend(
         name: name.clone(),
         nodes: 3,
         state_dir: Some(parent.join(&name)),
-        node: NodeOptions { backend: backend.into(), etcd: false, services: false, proxy_mode: None, extra: vec![] },
+        node: NodeOptions {
+            backend: backend.into(),
+            etcd_members: 0,
+            servers: 1,
+            services: false,
+            proxy_mode: None,
+            extra: vec![],
+        },
         rkube: config.rkube.clone(),
         timeout: Duration::from_secs(180),
     };

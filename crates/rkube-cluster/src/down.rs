@@ -79,8 +79,7 @@ pub fn down(layout: &Layout, rkube: &Path) -> Result<Removed> {
         }
     }
 
-    let (_, etcd_pid, _) = layout.etcd_files();
-    removed.processes.extend(process::stop(&etcd_pid, Duration::from_secs(10)));
+    removed.processes.extend(crate::etcd::stop_all(layout, Duration::from_secs(10)));
 
     match crate::net::delete_all(layout) {
         Ok(ns) => removed.namespaces = ns,

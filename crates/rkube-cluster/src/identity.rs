@@ -1,10 +1,11 @@
 //! Identities issued from node 1's CA (joining with a token is issue 8): each joining node's kubeconfig
 //! (`system:node:<name>` in the groups of the embedded agent's identity) and its agent API serving
-//! certificate, and the host's admin kubeconfig pointing at the forwarder.
+//! certificate, the host's admin kubeconfig pointing at the forwarder, and what every further server shares
+//! with n1 (the CA and the service-account key).
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -71,6 +72,27 @@ pub fn issue_node(layout: &Layout, i: u32) -> Result<NodeIdentity> {
     write_file(&paths.key, serving.key_pem(), 0o600)?;
     write_file(&paths.ca, pki.ca_cert_pem(), 0o644)?;
     Ok(paths)
+}
+
+/// Copies n1's CA (certificate and key) and service-account key into server `i`'s PKI directory before its first
+/// start, so that every server trusts the same clients and accepts the tokens any of them signed (the guides'
+/// "service-account keys differ" pit). The server issues its own serving certificate from that CA.
+pub fn copy_shared_pki(layout: &Layout, i: u32) -> Result<()> {
+    let from = rkube_pki::PkiPaths::new(&layout.node_dir(1).join("server").join("tls"));
+    let dir = layout.node_dir(i).join("server").join("tls");
+    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(Error::io(format!("securing {}", dir.display())))?;
+    let to = rkube_pki::PkiPaths::new(&dir);
+    for (src, dst, mode) in [
+        (&from.ca_cert, &to.ca_cert, 0o644),
+        (&from.ca_key, &to.ca_key, 0o600),
+        (&from.service_account_key, &to.service_account_key, 0o600),
+    ] {
+        let text = std::fs::read_to_string(src).map_err(Error::io(format!("reading {}", src.display())))?;
+        write_file(dst, &text, mode)?;
+    }
+    Ok(())
 }
 
 /// Writes the admin kubeconfig for kubectl on the host, pointing at the forwarder on 127.0.0.1:`port` (the

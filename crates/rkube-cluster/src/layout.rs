@@ -15,6 +15,10 @@ pub const MAX_NAME: usize = 16;
 pub const MAX_NODES: u32 = 40;
 /// The API server's port on node 1.
 pub const API_PORT: u16 = 6443;
+/// Most API servers in one cluster.
+pub const MAX_SERVERS: u32 = 7;
+/// Most etcd members in one cluster (their addresses, 192.168.77.2 to .8, sit below the nodes').
+pub const MAX_ETCD_MEMBERS: u32 = 7;
 /// The bridge's name inside the cluster namespace.
 pub const BRIDGE: &str = "br0";
 
@@ -112,19 +116,54 @@ impl Layout {
         Ipv4Addr::new(NET[0], NET[1], NET[2], 1)
     }
 
-    /// etcd's address (a second address on the bridge), with `--etcd`.
+    /// etcd's address (a second address on the bridge), with `--etcd`: member 1's.
     pub fn etcd_ip() -> Ipv4Addr {
-        Ipv4Addr::new(NET[0], NET[1], NET[2], 2)
+        Layout::etcd_member_ip(1)
     }
 
-    /// etcd's client URL.
+    /// etcd's client URL (member 1's).
     pub fn etcd_url() -> String {
-        format!("http://{}:2379", Layout::etcd_ip())
+        Layout::etcd_member_url(1)
     }
 
-    /// The API server's URL inside the cluster network.
+    /// etcd member `m`'s address (1-based: 192.168.77.(1+m), an address of the bridge).
+    pub fn etcd_member_ip(m: u32) -> Ipv4Addr {
+        Ipv4Addr::new(NET[0], NET[1], NET[2], 1 + m as u8)
+    }
+
+    /// etcd member `m`'s client URL.
+    pub fn etcd_member_url(m: u32) -> String {
+        format!("http://{}:2379", Layout::etcd_member_ip(m))
+    }
+
+    /// etcd member `m`'s peer URL.
+    pub fn etcd_peer_url(m: u32) -> String {
+        format!("http://{}:2380", Layout::etcd_member_ip(m))
+    }
+
+    /// etcd member `m`'s name (also how `rkube cluster stop|start` names it).
+    pub fn etcd_member_name(m: u32) -> String {
+        format!("etcd{m}")
+    }
+
+    /// The client URLs of members 1 to `members`.
+    pub fn etcd_urls(members: u32) -> Vec<String> {
+        (1..=members).map(Layout::etcd_member_url).collect()
+    }
+
+    /// The API server's URL inside the cluster network (node 1's).
     pub fn server_url() -> String {
-        format!("https://{}:{API_PORT}", Layout::node_ip(1))
+        Layout::server_url_of(1)
+    }
+
+    /// Node `i`'s API server URL (when it is a server).
+    pub fn server_url_of(i: u32) -> String {
+        format!("https://{}:{API_PORT}", Layout::node_ip(i))
+    }
+
+    /// The URLs of servers n1 to n`servers`.
+    pub fn server_urls(servers: u32) -> Vec<String> {
+        (1..=servers).map(Layout::server_url_of).collect()
     }
 
     /// Node `i`'s data directory.
@@ -157,9 +196,16 @@ impl Layout {
         (self.dir.join("forward.pid"), self.dir.join("forward.log"), self.dir.join("forward.port"))
     }
 
-    /// etcd's data directory, PID file and log.
+    /// etcd's data directory, PID file and log (member 1's).
     pub fn etcd_files(&self) -> (PathBuf, PathBuf, PathBuf) {
-        (self.dir.join("etcd"), self.dir.join("etcd.pid"), self.dir.join("etcd.log"))
+        self.etcd_member_files(1)
+    }
+
+    /// etcd member `m`'s data directory, PID file and log (member 1's are `etcd`, `etcd.pid`, `etcd.log`, as a
+    /// single etcd's were; member `m`'s `etcd<m>`, ...).
+    pub fn etcd_member_files(&self, m: u32) -> (PathBuf, PathBuf, PathBuf) {
+        let base = if m == 1 { "etcd".to_owned() } else { format!("etcd{m}") };
+        (self.dir.join(&base), self.dir.join(format!("{base}.pid")), self.dir.join(format!("{base}.log")))
     }
 }
 
@@ -192,5 +238,10 @@ mod tests {
         assert_eq!(parse_node("3", 3).unwrap(), 3);
         assert!(parse_node("n4", 3).unwrap_err().to_string().contains("n1 to n3"));
         assert!(parse_node("x", 3).is_err());
+        assert_eq!(Layout::etcd_urls(3)[2], "http://192.168.77.4:2379");
+        assert_eq!(Layout::etcd_peer_url(1), "http://192.168.77.2:2380");
+        assert_eq!(Layout::server_urls(2), ["https://192.168.77.11:6443", "https://192.168.77.12:6443"]);
+        assert_eq!(l.etcd_member_files(1).1, Path::new("/s/dev/etcd.pid"));
+        assert_eq!(l.etcd_member_files(3).0, Path::new("/s/dev/etcd3"));
     }
 }

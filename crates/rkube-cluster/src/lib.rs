@@ -19,6 +19,7 @@ pub mod bench;
 pub mod down;
 pub mod etcd;
 pub mod forward;
+pub mod habench;
 pub mod identity;
 pub mod layout;
 pub mod net;

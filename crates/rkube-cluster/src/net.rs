@@ -12,22 +12,23 @@ pub fn namespaces() -> Result<Vec<String>> {
     Ok(out.lines().filter_map(|l| l.split_whitespace().next()).map(str::to_owned).collect())
 }
 
-/// Creates the cluster namespace and its bridge (with the gateway's and etcd's addresses).
-pub fn create_cluster(layout: &Layout) -> Result<()> {
+/// Creates the cluster namespace and its bridge (with the gateway's address and one per etcd member, at least
+/// member 1's).
+pub fn create_cluster(layout: &Layout, etcd_members: u32) -> Result<()> {
     let ns = layout.cluster_netns();
     run("ip", &["netns", "add", &ns])?;
     let gateway = format!("{}/24", Layout::bridge_ip());
-    let etcd = format!("{}/24", Layout::etcd_ip());
     for args in [
         vec!["link", "set", "lo", "up"],
         vec!["link", "add", BRIDGE, "type", "bridge"],
         vec!["addr", "add", &gateway, "dev", BRIDGE],
-        vec!["addr", "add", &etcd, "dev", BRIDGE],
-        vec!["link", "set", BRIDGE, "up"],
     ] {
         in_ns(&ns, &args)?;
     }
-    Ok(())
+    for m in 1..=etcd_members.max(1) {
+        in_ns(&ns, &["addr", "add", &format!("{}/24", Layout::etcd_member_ip(m)), "dev", BRIDGE])?;
+    }
+    in_ns(&ns, &["link", "set", BRIDGE, "up"])
 }
 
 /// Creates node `i`'s namespace: `eth0` on the cluster bridge at 192.168.77.(10+i)/24, lo up, and a default

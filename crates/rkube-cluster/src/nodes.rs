@@ -15,8 +15,11 @@ use crate::{Error, Result};
 pub struct NodeOptions {
     /// `--flannel-backend`.
     pub backend: String,
-    /// With etcd: the server's store and flannel's leases there.
-    pub etcd: bool,
+    /// etcd members (0: none, the store is SQLite on n1): the servers' store and flannel's leases.
+    pub etcd_members: u32,
+    /// API servers (n1 to n<servers>); with several, they share etcd and run no agent, and the agents fail over
+    /// among them.
+    pub servers: u32,
     /// Whether the service proxy and DNS run (else `--disable-proxy --disable-dns`).
     pub services: bool,
     /// `--proxy-mode`, if given.
@@ -29,25 +32,34 @@ pub struct NodeOptions {
 pub fn node_args(layout: &Layout, i: u32, o: &NodeOptions) -> Vec<String> {
     let dir = layout.node_dir(i);
     let path = |p: PathBuf| p.display().to_string();
-    let mut args: Vec<String> = vec![if i == 1 { "server" } else { "agent" }.into()];
+    let server = i <= o.servers.max(1);
+    // With several servers they are the control plane only, as the guides' masters.
+    let agent = !server || o.servers <= 1;
+    let etcd = Layout::etcd_urls(o.etcd_members).join(",");
+    let mut args: Vec<String> = vec![if server { "server" } else { "agent" }.into()];
     let mut push = |a: &[&str]| args.extend(a.iter().map(|s| (*s).to_owned()));
     push(&["--data-dir", &path(dir.clone()), "--node-name", &Layout::node_name(i)]);
-    push(&["--node-ip", &Layout::node_ip(i).to_string(), "--flannel-iface", "eth0", "--flannel-backend", &o.backend]);
-    // flannel's files default to /run/flannel, which every node of the machine would share.
-    push(&["--flannel-subnet-env", &path(dir.join("flannel").join("subnet.env"))]);
-    push(&["--flannel-docker-opts", &path(dir.join("flannel").join("docker"))]);
-    if o.etcd && o.backend != "none" {
-        push(&["--flannel-etcd-endpoints", &Layout::etcd_url(), "--flannel-etcd-prefix", crate::etcd::FLANNEL_PREFIX]);
+    push(&["--node-ip", &Layout::node_ip(i).to_string()]);
+    if agent {
+        push(&["--flannel-iface", "eth0", "--flannel-backend", &o.backend]);
+        // flannel's files default to /run/flannel, which every node of the machine would share.
+        push(&["--flannel-subnet-env", &path(dir.join("flannel").join("subnet.env"))]);
+        push(&["--flannel-docker-opts", &path(dir.join("flannel").join("docker"))]);
+        if o.etcd_members > 0 && o.backend != "none" {
+            push(&["--flannel-etcd-endpoints", &etcd, "--flannel-etcd-prefix", crate::etcd::FLANNEL_PREFIX]);
+        }
+        if !o.services {
+            push(&["--disable-proxy", "--disable-dns"]);
+        }
+        if let Some(mode) = &o.proxy_mode {
+            push(&["--proxy-mode", mode]);
+        }
+    } else {
+        push(&["--disable-agent"]);
     }
-    if !o.services {
-        push(&["--disable-proxy", "--disable-dns"]);
-    }
-    if let Some(mode) = &o.proxy_mode {
-        push(&["--proxy-mode", mode]);
-    }
-    if i == 1 {
-        if o.etcd {
-            push(&["--etcd-endpoints", &Layout::etcd_url()]);
+    if server {
+        if o.etcd_members > 0 {
+            push(&["--etcd-endpoints", &etcd]);
             if o.backend != "none" {
                 // flannel leases the nodes' subnets from etcd; each agent sets its node's podCIDR to its lease.
                 push(&["--allocate-node-cidrs=false"]);
@@ -55,7 +67,8 @@ pub fn node_args(layout: &Layout, i: u32, o: &NodeOptions) -> Vec<String> {
         }
     } else {
         let id = crate::identity::node_identity_paths(layout, i);
-        push(&["--server", &Layout::server_url(), "--kubeconfig", &path(id.kubeconfig)]);
+        let servers = Layout::server_urls(o.servers.max(1)).join(",");
+        push(&["--server", &servers, "--kubeconfig", &path(id.kubeconfig)]);
         push(&["--tls-cert-file", &path(id.cert), "--tls-private-key-file", &path(id.key)]);
         push(&["--client-ca-file", &path(id.ca)]);
     }
@@ -64,14 +77,15 @@ pub fn node_args(layout: &Layout, i: u32, o: &NodeOptions) -> Vec<String> {
 }
 
 /// The line a node prints when it is ready.
-fn ready_line(i: u32) -> &'static str {
-    if i == 1 { "rkube server is ready" } else { "rkube agent is ready" }
+fn ready_line(server: bool) -> &'static str {
+    if server { "rkube server is ready" } else { "rkube agent is ready" }
 }
 
 /// A node process just started, not yet ready.
 pub struct Starting {
     /// Which node.
     pub index: u32,
+    server: bool,
     child: Child,
     from: usize,
 }
@@ -90,18 +104,22 @@ pub fn spawn_node(layout: &Layout, rkube: &Path, i: u32, args: &[String]) -> Res
     let log = layout.node_log(i);
     let from = log_len(&log);
     let child = process::spawn(Some(&layout.node_netns(i)), rkube, args, &log, &layout.node_pid(i))?;
-    Ok(Starting { index: i, child, from })
+    let server = args.first().is_some_and(|a| a == "server");
+    Ok(Starting { index: i, server, child, from })
 }
 
 /// Waits until a started node prints its ready line.
 pub fn wait_node(layout: &Layout, mut s: Starting, timeout: Duration, step: &str) -> Result<()> {
     let log = layout.node_log(s.index);
-    wait_for_line(&mut s.child, &log, s.from, ready_line(s.index), timeout, step)
+    wait_for_line(&mut s.child, &log, s.from, ready_line(s.server), timeout, step)
 }
 
 /// `rkube cluster start`: brings a stopped node back with the flags and data directory it had.
 pub fn start(layout: &Layout, rkube: &Path, node: &str, timeout: Duration) -> Result<()> {
     let state = ClusterState::load(layout)?;
+    if let Some(m) = crate::etcd::parse_member(node, state.members())? {
+        return crate::etcd::start_member(layout, state.members(), m, timeout);
+    }
     let i = crate::layout::parse_node(node, state.nodes)?;
     let name = Layout::node_name(i);
     if let Some(pid) = process::running(&layout.node_pid(i)) {
@@ -118,6 +136,9 @@ pub fn start(layout: &Layout, rkube: &Path, node: &str, timeout: Duration) -> Re
 /// (pods' shims keep running). Returns the PIDs killed.
 pub fn stop(layout: &Layout, node: &str) -> Result<Vec<u32>> {
     let state = ClusterState::load(layout)?;
+    if let Some(m) = crate::etcd::parse_member(node, state.members())? {
+        return crate::etcd::kill_member(layout, m).map(|pid| vec![pid]);
+    }
     let i = crate::layout::parse_node(node, state.nodes)?;
     let mut killed: Vec<u32> = process::kill(&layout.node_pid(i)).into_iter().collect();
     let config = layout.node_dir(i).join("agent").join("containerd").join("config.toml");
@@ -152,7 +173,7 @@ pub fn exec(layout: &Layout, node: &str, cmd: &[String]) -> Result<std::process:
 pub fn load(layout: &Layout, rkube: &Path, files: &[PathBuf]) -> Result<Vec<String>> {
     let state = ClusterState::load(layout)?;
     let mut lines = Vec::new();
-    for i in 1..=state.nodes {
+    for i in state.agent_nodes() {
         let dir = layout.node_dir(i).display().to_string();
         let mut args: Vec<String> = vec!["images".into(), "import".into(), "--data-dir".into(), dir];
         args.extend(files.iter().map(|f| f.display().to_string()));
@@ -165,9 +186,9 @@ pub fn load(layout: &Layout, rkube: &Path, files: &[PathBuf]) -> Result<Vec<Stri
     Ok(lines)
 }
 
-/// Waits until the API (through the admin kubeconfig) shows every node `n1`..`n<nodes>` Ready; `progress`
+/// Waits until the API (through the admin kubeconfig) shows every node of `nodes` (indexes) Ready; `progress`
 /// hears how many are.
-pub fn wait_ready(layout: &Layout, nodes: u32, timeout: Duration, progress: &mut dyn FnMut(String)) -> Result<()> {
+pub fn wait_ready(layout: &Layout, nodes: &[u32], timeout: Duration, progress: &mut dyn FnMut(String)) -> Result<()> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::io("starting a runtime"))?;
     runtime.block_on(async {
@@ -183,12 +204,12 @@ pub fn wait_ready(layout: &Layout, nodes: u32, timeout: Duration, progress: &mut
                 Ok(list) => {
                     let ready: Vec<String> =
                         list.items.iter().filter(|n| is_ready(n)).filter_map(|n| n.metadata.name.clone()).collect();
-                    let count = (1..=nodes).filter(|i| ready.contains(&Layout::node_name(*i))).count();
-                    (count, format!("{count}/{nodes} nodes Ready"))
+                    let count = nodes.iter().filter(|i| ready.contains(&Layout::node_name(**i))).count();
+                    (count, format!("{count}/{} nodes Ready", nodes.len()))
                 }
                 Err(e) => (0, format!("listing nodes: {e}")),
             };
-            if ready == nodes as usize {
+            if ready == nodes.len() {
                 return Ok(());
             }
             if (ready, why.clone()) != last {

@@ -47,7 +47,14 @@ pub(crate) fn measure_dns(
         name: name.to_owned(),
         nodes: 1,
         state_dir: Some(parent.join(name)),
-        node: NodeOptions { backend: "vxlan".into(), etcd: false, services: true, proxy_mode: None, extra: vec![] },
+        node: NodeOptions {
+            backend: "vxlan".into(),
+            etcd_members: 0,
+            servers: 1,
+            services: true,
+            proxy_mode: None,
+            extra: vec![],
+        },
         rkube: rkube.to_path_buf(),
         timeout: Duration::from_secs(180),
     };

@@ -30,6 +30,9 @@ pub fn spawn(netns: Option<&str>, program: &Path, args: &[String], log: &Path, p
         cmd.arg("nsenter").arg(format!("--net={}", netns_path(ns).display())).arg("--");
     }
     cmd.arg(program).args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    // A cluster's nodes are configured by their command lines alone, never by this host's installed
+    // /etc/rkube/config.yaml.
+    cmd.env("RKUBE_CONFIG", "");
     if std::env::var_os("RUST_LOG").is_none() {
         cmd.env("RUST_LOG", "info");
     }

@@ -14,8 +14,14 @@ use crate::{Error, Result};
 pub struct ClusterState {
     /// The cluster's name.
     pub name: String,
-    /// How many nodes.
+    /// How many node namespaces (servers and agents: n1 to n<nodes>).
     pub nodes: u32,
+    /// How many of them are API servers (n1 to n<servers>); with more than one, the servers run no agent.
+    #[serde(default = "one")]
+    pub servers: u32,
+    /// etcd members (0 without etcd; a cluster saved before members existed had 1 when `etcd`).
+    #[serde(default)]
+    pub etcd_members: u32,
     /// The pod network backend (`vxlan`, `host-gw`, `none`).
     pub backend: String,
     /// Whether etcd runs in the cluster namespace (the server's store and flannel's leases).
@@ -26,7 +32,28 @@ pub struct ClusterState {
     pub api_port: Option<u16>,
 }
 
+fn one() -> u32 {
+    1
+}
+
 impl ClusterState {
+    /// Whether node `i` runs `rkube server`.
+    pub fn is_server(&self, i: u32) -> bool {
+        i <= self.servers.max(1)
+    }
+
+    /// The nodes running a node agent (the Kubernetes Nodes): every node with one server (n1's is embedded),
+    /// only the agents with several (the servers are control plane only, as the guides' masters).
+    pub fn agent_nodes(&self) -> Vec<u32> {
+        let first = if self.servers > 1 { self.servers + 1 } else { 1 };
+        (first..=self.nodes).collect()
+    }
+
+    /// How many etcd members run (an older state file says only `etcd`).
+    pub fn members(&self) -> u32 {
+        if self.etcd { self.etcd_members.max(1) } else { 0 }
+    }
+
     /// Reads the cluster's state file.
     pub fn load(layout: &Layout) -> Result<ClusterState> {
         let path = layout.state_file();
@@ -103,6 +130,8 @@ mod tests {
         let state = ClusterState {
             name: "dev".into(),
             nodes: 2,
+            servers: 1,
+            etcd_members: 0,
             backend: "vxlan".into(),
             etcd: false,
             node_args: BTreeMap::from([("n1".into(), vec!["server".into()])]),
@@ -116,5 +145,13 @@ mod tests {
         assert_eq!(listed[0].name, "dev");
         assert_eq!(listed[0].running, 0);
         assert!(list(&dir.path().join("missing")).unwrap().is_empty());
+        assert_eq!(state.agent_nodes(), [1, 2]);
+        let ha = ClusterState { nodes: 5, servers: 3, etcd: true, etcd_members: 3, ..state.clone() };
+        assert_eq!(ha.agent_nodes(), [4, 5]);
+        assert!(ha.is_server(3) && !ha.is_server(4));
+        // A state file from before HA reads as one server and, with etcd, one member.
+        let old = r#"{"name":"x","nodes":1,"backend":"none","etcd":true,"node_args":{},"api_port":null}"#;
+        let old: ClusterState = serde_json::from_str(old).unwrap();
+        assert_eq!((old.servers, old.members()), (1, 1));
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::layout::{self, Layout, MAX_NODES};
+use crate::layout::{self, Layout, MAX_ETCD_MEMBERS, MAX_NODES, MAX_SERVERS};
 use crate::nodes::{NodeOptions, node_args, spawn_node, wait_node};
 use crate::process::{self, step_error};
 use crate::state::ClusterState;
@@ -21,7 +21,9 @@ pub const PROXY_MODES: [&str; 3] = ["iptables", "nftables", "ipvs"];
 pub struct UpOptions {
     /// The cluster's name.
     pub name: String,
-    /// How many nodes (node 1 is the server).
+    /// How many Kubernetes nodes. With one server, node n1 is that server (with its embedded agent) and the
+    /// others agents; with several servers (`node.servers`), n1 to n<servers> are the control plane only and
+    /// `nodes` agents follow them.
     pub nodes: u32,
     /// Its state directory (default `<parent>/<name>`).
     pub state_dir: Option<PathBuf>,
@@ -38,8 +40,25 @@ impl UpOptions {
     pub fn check(&self) -> Result<()> {
         layout::check_name(&self.name)?;
         let mut problems = Vec::new();
-        if !(1..=MAX_NODES).contains(&self.nodes) {
-            problems.push(format!("--nodes {} is out of range: give 1 to {MAX_NODES}", self.nodes));
+        let servers = self.node.servers;
+        if !(1..=MAX_SERVERS).contains(&servers) {
+            problems.push(format!("--servers {servers} is out of range: give 1 to {MAX_SERVERS}"));
+        } else if !(1..=MAX_NODES).contains(&self.total()) || (servers == 1 && self.nodes == 0) {
+            problems.push(format!(
+                "--nodes {} is out of range: give 1 to {MAX_NODES} nodes in all (servers included)",
+                self.nodes
+            ));
+        }
+        if self.node.etcd_members > MAX_ETCD_MEMBERS {
+            problems.push(format!(
+                "--etcd-members {} is out of range: give 1 to {MAX_ETCD_MEMBERS} (3 or 5 as a rule)",
+                self.node.etcd_members
+            ));
+        }
+        if servers > 1 && self.node.etcd_members == 0 {
+            problems.push(format!(
+                "--servers {servers} need a store they share: add --etcd-members 3 (or --etcd for one member)"
+            ));
         }
         if !BACKENDS.contains(&self.node.backend.as_str()) {
             problems.push(format!("unknown backend {:?}: use vxlan, host-gw or none", self.node.backend));
@@ -53,6 +72,11 @@ impl UpOptions {
             true => Ok(()),
             false => Err(Error::Invalid(problems.join("\n"))),
         }
+    }
+
+    /// How many node namespaces the cluster has (servers and agents).
+    pub fn total(&self) -> u32 {
+        if self.node.servers > 1 { self.node.servers + self.nodes } else { self.nodes }
     }
 
     /// The cluster's layout.
@@ -98,49 +122,66 @@ fn taken(layout: &Layout) -> Result<()> {
 }
 
 fn build(layout: &Layout, o: &UpOptions, progress: &mut dyn FnMut(String)) -> Result<()> {
+    let total = o.total();
+    let servers = o.node.servers.max(1);
+    let members = o.node.etcd_members;
     let node_args: BTreeMap<String, Vec<String>> =
-        (1..=o.nodes).map(|i| (Layout::node_name(i), node_args(layout, i, &o.node))).collect();
+        (1..=total).map(|i| (Layout::node_name(i), node_args(layout, i, &o.node))).collect();
     let mut state = ClusterState {
         name: layout.name.clone(),
-        nodes: o.nodes,
+        nodes: total,
+        servers,
+        etcd_members: members,
         backend: o.node.backend.clone(),
-        etcd: o.node.etcd,
+        etcd: members > 0,
         node_args,
         api_port: None,
     };
     state.save(layout)?;
 
     progress(format!("[1/5] network: namespace {} with bridge {}/24", layout.cluster_netns(), Layout::bridge_ip()));
-    crate::net::create_cluster(layout)?;
-    for i in 1..=o.nodes {
+    crate::net::create_cluster(layout, members)?;
+    for i in 1..=total {
         crate::net::create_node(layout, i)?;
     }
 
-    if o.node.etcd {
-        progress(format!("[2/5] etcd: {}", Layout::etcd_url()));
-        crate::etcd::start(layout, "[2/5] etcd")?;
+    if members > 0 {
+        progress(format!("[2/5] etcd: {}", Layout::etcd_urls(members).join(",")));
+        crate::etcd::start(layout, members, "[2/5] etcd")?;
         if o.node.backend != "none" {
-            crate::etcd::put_network_config(layout, "172.30.0.0/16", &o.node.backend)?;
+            crate::etcd::put_network_config(layout, members, "172.30.0.0/16", &o.node.backend)?;
         }
     } else {
         progress("[2/5] etcd: none (the store is SQLite on n1; leases from the nodes' podCIDR)".into());
     }
 
-    progress(format!("[3/5] server: n1 at {}", Layout::server_url()));
+    let urls = Layout::server_urls(servers);
+    progress(format!("[3/5] server{}: {}", if servers > 1 { "s" } else { "" }, urls.join(", ")));
     let step = "[3/5] server";
     let s = spawn_node(layout, &o.rkube, 1, &state.node_args["n1"])?;
     wait_node(layout, s, o.timeout, step)?;
-    let port = start_forwarder(layout, &o.rkube, step)?;
+    if servers > 1 {
+        // Every server serves with certificates of one CA and signs service-account tokens with one key: the
+        // others start from n1's (the PKI reuses what it finds and issues their own serving certificates).
+        // One after another: servers bootstrapping at the same moment race on the `kubernetes` service's
+        // ClusterIP (a create that finds the service releases its address; the other's claim then fails).
+        for i in 2..=servers {
+            crate::identity::copy_shared_pki(layout, i)?;
+            let s = spawn_node(layout, &o.rkube, i, &state.node_args[&Layout::node_name(i)])?;
+            wait_node(layout, s, o.timeout, &format!("[3/5] server {}", Layout::node_name(i)))?;
+        }
+    }
+    let port = start_forwarder(layout, &o.rkube, servers, step)?;
     progress(format!("      API forwarded to the host's 127.0.0.1:{port}"));
     state.api_port = Some(port);
     state.save(layout)?;
     crate::identity::write_admin_kubeconfig(layout, port)?;
 
-    if o.nodes > 1 {
-        let names: Vec<String> = (2..=o.nodes).map(Layout::node_name).collect();
-        progress(format!("[4/5] agents: {} joining {}", names.join(", "), Layout::server_url()));
+    if total > servers {
+        let names: Vec<String> = (servers + 1..=total).map(Layout::node_name).collect();
+        progress(format!("[4/5] agents: {} joining {}", names.join(", "), urls.join(",")));
         let mut starting = Vec::new();
-        for i in 2..=o.nodes {
+        for i in servers + 1..=total {
             crate::identity::issue_node(layout, i)?;
             starting.push(spawn_node(layout, &o.rkube, i, &state.node_args[&Layout::node_name(i)])?);
         }
@@ -149,28 +190,25 @@ fn build(layout: &Layout, o: &UpOptions, progress: &mut dyn FnMut(String)) -> Re
             wait_node(layout, s, o.timeout, &step)?;
         }
     } else {
-        progress("[4/5] agents: none (one node)".into());
+        progress("[4/5] agents: none".into());
     }
 
-    progress(format!("[5/5] nodes Ready: {}", o.nodes));
-    crate::nodes::wait_ready(layout, o.nodes, o.timeout, &mut |line| progress(format!("      {line}")))
+    let nodes = state.agent_nodes();
+    progress(format!("[5/5] nodes Ready: {}", nodes.len()));
+    crate::nodes::wait_ready(layout, &nodes, o.timeout, &mut |line| progress(format!("      {line}")))
         .map_err(|e| step_error("[5/5] nodes Ready", e.to_string(), &layout.node_log(1)))
 }
 
-/// Starts the API forwarder (`rkube cluster forward`) and returns its port on the host's 127.0.0.1.
-fn start_forwarder(layout: &Layout, rkube: &Path, step: &str) -> Result<u16> {
+/// Starts the API forwarder (`rkube cluster forward`) to servers n1 to n<servers> (it fails over among them)
+/// and returns its port on the host's 127.0.0.1.
+fn start_forwarder(layout: &Layout, rkube: &Path, servers: u32, step: &str) -> Result<u16> {
     let (pid, log, port_file) = layout.forward_files();
     let _ = std::fs::remove_file(&port_file);
-    let args: Vec<String> = vec![
-        "cluster".into(),
-        "forward".into(),
-        "--netns".into(),
-        layout.node_netns(1),
-        "--to".into(),
-        format!("{}:{}", Layout::node_ip(1), layout::API_PORT),
-        "--port-file".into(),
-        port_file.display().to_string(),
-    ];
+    let mut args: Vec<String> = vec!["cluster".into(), "forward".into(), "--netns".into(), layout.node_netns(1)];
+    for i in 1..=servers {
+        args.extend(["--to".into(), format!("{}:{}", Layout::node_ip(i), layout::API_PORT)]);
+    }
+    args.extend(["--port-file".into(), port_file.display().to_string()]);
     let mut child = process::spawn(None, rkube, &args, &log, &pid)?;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

@@ -34,6 +34,9 @@ enum What {
     Net(NetBenchArgs),
     /// `rkube backup` and `rkube restore` of 10k objects on SQLite and etcd, and `rkube migrate --to-etcd`.
     Backup(rkube_backup::bench::BenchArgs),
+    /// Highly available servers: `rkube server` start → node Ready, and write failover (kubectl's and an agent's
+    /// view) when a server or the etcd leader of a 3-server, 3-member `rkube cluster` is killed.
+    Ha,
 }
 
 #[derive(clap::Args, Debug)]
@@ -195,6 +198,14 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
             };
             let probe = move || pod_dns(a.dns_clients, a.dns_duration);
             ("net", rkube_cluster::bench::run_net(&config, &probe, &mut |line| eprintln!("{line}"))?)
+        }
+        What::Ha => {
+            let config = rkube_cluster::habench::HaBenchConfig {
+                rkube: std::env::current_exe()?,
+                starts: 3,
+                window: std::time::Duration::from_secs(12),
+            };
+            ("ha", rkube_cluster::habench::run_ha(&config, &mut |line| eprintln!("{line}"))?)
         }
     };
     rkube_bench::report::write_section(&args.output, name, &section)?;

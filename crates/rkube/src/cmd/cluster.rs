@@ -41,32 +41,33 @@ enum Action {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
-    /// Kill a node's rkube process and its containerd with SIGKILL, as a crash would (pods keep running).
+    /// Kill a node's rkube process and its containerd with SIGKILL, as a crash would (pods keep running); or an
+    /// etcd member (etcd1, etcd2, ...).
     Stop {
         #[command(flatten)]
         cluster: NameArgs,
-        /// The node.
+        /// The node (n1, n2, ...) or etcd member (etcd1, ...).
         node: String,
     },
-    /// Start a stopped node again, with the flags and data directory it had.
+    /// Start a stopped node (or etcd member) again, with the flags and data directory it had.
     Start {
         #[command(flatten)]
         cluster: NameArgs,
-        /// The node.
+        /// The node (n1, n2, ...) or etcd member (etcd1, ...).
         node: String,
         /// How long the node may take to be ready, in seconds.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
-    /// The API forwarder `up` starts (host loopback to node n1's API).
+    /// The API forwarder `up` starts (host loopback to the servers' API, failing over among them).
     #[command(hide = true)]
     Forward {
         /// Node n1's namespace.
         #[arg(long)]
         netns: String,
-        /// The API server's address inside it.
-        #[arg(long)]
-        to: std::net::SocketAddr,
+        /// The API servers' addresses seen from it, in order of preference (repeatable).
+        #[arg(long, required = true)]
+        to: Vec<std::net::SocketAddr>,
         /// Where to write the port it listens on.
         #[arg(long)]
         port_file: PathBuf,
@@ -98,16 +99,25 @@ impl NameArgs {
 
 #[derive(clap::Args, Debug)]
 struct UpArgs {
-    /// How many nodes (n1 is the server, the others agents).
+    /// How many Kubernetes nodes. With one server, n1 is the server (with its embedded agent) and the others
+    /// agents; with --servers N > 1, n1..nN are the control plane only and this many agents follow.
     #[arg(long, default_value_t = 1)]
     nodes: u32,
+    /// How many API servers (n1..nN), all on the cluster's etcd (needs --etcd-members); agents and kubectl fail
+    /// over among them.
+    #[arg(long, default_value_t = 1)]
+    servers: u32,
+    /// Run an etcd cluster of this many members (Debian's etcd, 192.168.77.2 onwards) in the cluster's network.
+    #[arg(long, default_value_t = 0)]
+    etcd_members: u32,
     /// The cluster's name (up to 16 of a-z, 0-9, '-').
     #[arg(long, default_value = "rkube")]
     name: String,
     /// Pod network backend: vxlan, host-gw, or none (node-local bridges: no pod traffic between nodes).
     #[arg(long, default_value = "vxlan")]
     backend: String,
-    /// Run etcd (Debian's) in the cluster's network: the server's store and flannel's subnet leases.
+    /// Run etcd (Debian's) in the cluster's network: the server's store and flannel's subnet leases (one member
+    /// unless --etcd-members).
     #[arg(long)]
     etcd: bool,
     /// The service proxy's mode on every node (iptables, nftables, ipvs).
@@ -146,7 +156,8 @@ pub(crate) fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 ),
                 node: rkube_cluster::nodes::NodeOptions {
                     backend: a.backend,
-                    etcd: a.etcd,
+                    etcd_members: if a.etcd_members == 0 && a.etcd { 1 } else { a.etcd_members },
+                    servers: a.servers,
                     services: !a.no_services,
                     proxy_mode: a.proxy_mode,
                     extra: a.node_args,
@@ -168,8 +179,9 @@ pub(crate) fn run(args: ClusterArgs) -> anyhow::Result<()> {
                 }
             };
             eprintln!(
-                "cluster {} is up ({} node(s), {:.0} s). Use kubectl with:\n  export KUBECONFIG={}",
+                "cluster {} is up ({} server(s), {} node(s), {:.0} s). Use kubectl with:\n  export KUBECONFIG={}",
                 layout.name,
+                options.node.servers,
                 options.nodes,
                 started.elapsed().as_secs_f64(),
                 layout.kubeconfig().display()
@@ -205,8 +217,8 @@ pub(crate) fn run(args: ClusterArgs) -> anyhow::Result<()> {
             println!("{:<18} {:<6} {:<8} {:<5} {:<8} KUBECONFIG", "NAME", "NODES", "BACKEND", "ETCD", "RUNNING");
             for c in clusters {
                 let (nodes, backend, etcd) = match &c.state {
-                    Some(s) => (s.nodes.to_string(), s.backend.clone(), if s.etcd { "yes" } else { "no" }),
-                    None => ("?".into(), "?".into(), "?"),
+                    Some(s) => (s.nodes.to_string(), s.backend.clone(), s.members().to_string()),
+                    None => ("?".into(), "?".into(), "?".into()),
                 };
                 println!(
                     "{:<18} {:<6} {:<8} {:<5} {:<8} {}",
@@ -247,16 +259,16 @@ pub(crate) fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let layout = existing(&cluster)?;
             let pids = rkube_cluster::nodes::stop(&layout, &node)?;
             let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
-            eprintln!("node {node} of {} killed (PIDs {})", layout.name, pids.join(", "));
+            eprintln!("{node} of {} killed (PIDs {})", layout.name, pids.join(", "));
             Ok(())
         }
         Action::Start { cluster, node, timeout } => {
             let layout = existing(&cluster)?;
             rkube_cluster::nodes::start(&layout, &rkube_binary()?, &node, Duration::from_secs(timeout))?;
-            eprintln!("node {node} of {} started", layout.name);
+            eprintln!("{node} of {} started", layout.name);
             Ok(())
         }
-        Action::Forward { netns, to, port_file } => Ok(rkube_cluster::forward::run(&netns, to, &port_file)?),
+        Action::Forward { netns, to, port_file } => Ok(rkube_cluster::forward::run(&netns, &to, &port_file)?),
     }
 }
 
