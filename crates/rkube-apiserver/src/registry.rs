@@ -577,9 +577,10 @@ impl Registry {
         }
         let key = self.key(def, ns, &name);
         let owner = format!("{}/{name}", ns.unwrap_or_default());
-        if is_services(def) {
-            self.services.allocate(&mut obj, &owner, &name).await?;
-        }
+        let claimed = match is_services(def) {
+            true => self.services.allocate(&mut obj, &owner, &name).await?,
+            false => Vec::new(),
+        };
         match self.store.create(&key, for_storage(&mut obj)).await {
             Ok(kv) => {
                 if quota_lock.is_some() {
@@ -589,9 +590,8 @@ impl Registry {
                 Ok(with_revision(obj, kv.mod_revision))
             }
             Err(e) => {
-                if is_services(def) {
-                    self.services.release(&obj).await;
-                }
+                // Only what this create reserved: on AlreadyExists the addresses are the existing service's.
+                self.services.release_claimed(claimed).await;
                 Err(store_error(def, &name, e))
             }
         }

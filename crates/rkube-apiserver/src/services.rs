@@ -88,9 +88,17 @@ impl Allocator {
         Allocator { store, keys, ranges }
     }
 
-    async fn claim(&self, key: String, owner: &str) -> Result<bool, ApiError> {
+    /// Reserves `key` for `owner`: true if it is theirs now. Only keys this call created go into `claimed`
+    /// (what a failed create may release): a key that was the owner's already belongs to an existing service
+    /// of that name (a create that will fail with AlreadyExists, e.g. two servers bootstrapping
+    /// `default/kubernetes` at once) or to a crashed earlier attempt, and releasing it would free a live
+    /// service's address.
+    async fn claim(&self, key: String, owner: &str, claimed: &mut Vec<String>) -> Result<bool, ApiError> {
         match self.store.create(&key, json!({ "service": owner }).to_string().into_bytes()).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                claimed.push(key);
+                Ok(true)
+            }
             // Ours already (a retried create, or a restart after a crash between claim and create): still ours.
             Err(rkube_store::Error::AlreadyExists { .. }) => match self.store.get(&key).await {
                 Ok(Some(kv)) => {
@@ -111,17 +119,26 @@ impl Allocator {
         }
     }
 
-    /// Fills in and reserves `spec.clusterIP(s)` and node ports of a new service. On error nothing stays reserved.
-    pub(crate) async fn allocate(&self, svc: &mut Value, owner: &str, name: &str) -> Result<(), ApiError> {
+    /// Fills in and reserves `spec.clusterIP(s)` and node ports of a new service; returns the reservations this
+    /// call made, for [`Allocator::release_claimed`] if the service is then not stored. On error nothing it
+    /// made stays reserved.
+    pub(crate) async fn allocate(&self, svc: &mut Value, owner: &str, name: &str) -> Result<Vec<String>, ApiError> {
         let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_owned();
         let mut claimed: Vec<String> = Vec::new();
-        let result = self.allocate_inner(svc, owner, name, &ty, &mut claimed).await;
-        if result.is_err() {
-            for k in claimed {
-                self.release_key(k).await;
+        match self.allocate_inner(svc, owner, name, &ty, &mut claimed).await {
+            Ok(()) => Ok(claimed),
+            Err(e) => {
+                self.release_claimed(claimed).await;
+                Err(e)
             }
         }
-        result
+    }
+
+    /// Releases reservations [`Allocator::allocate`] made for a service that was not stored.
+    pub(crate) async fn release_claimed(&self, claimed: Vec<String>) {
+        for k in claimed {
+            self.release_key(k).await;
+        }
     }
 
     async fn allocate_inner(
@@ -165,7 +182,7 @@ impl Allocator {
                     ));
                 }
                 let key = ip_key(&self.keys, ip);
-                if !self.claim(key.clone(), owner).await? {
+                if !self.claim(key, owner, claimed).await? {
                     return Err(ApiError::invalid(
                         "",
                         "Service",
@@ -177,7 +194,6 @@ impl Allocator {
                         )],
                     ));
                 }
-                claimed.push(key);
                 svc["spec"]["clusterIPs"] = json!([requested]);
             } else {
                 let ip = self.pick_ip(owner, claimed).await?;
@@ -208,7 +224,7 @@ impl Allocator {
                             ));
                         }
                         let key = port_key(&self.keys, p);
-                        if !self.claim(key.clone(), owner).await? {
+                        if !self.claim(key, owner, claimed).await? {
                             return Err(ApiError::invalid(
                                 "",
                                 "Service",
@@ -220,7 +236,6 @@ impl Allocator {
                                 )],
                             ));
                         }
-                        claimed.push(key);
                         p
                     }
                     None => self.pick_port(owner, claimed).await?,
@@ -241,8 +256,7 @@ impl Allocator {
             let offset = 2 + (start - 2 + i) % (size - 3);
             let ip = Ipv4Addr::from(base + offset);
             let key = ip_key(&self.keys, ip);
-            if self.claim(key.clone(), owner).await? {
-                claimed.push(key);
+            if self.claim(key, owner, claimed).await? {
                 return Ok(ip);
             }
         }
@@ -256,8 +270,7 @@ impl Allocator {
         for i in 0..span {
             let port = lo + ((start + i) % span) as u16;
             let key = port_key(&self.keys, port);
-            if self.claim(key.clone(), owner).await? {
-                claimed.push(key);
+            if self.claim(key, owner, claimed).await? {
                 return Ok(port);
             }
         }
@@ -309,7 +322,7 @@ impl Allocator {
                     Some(p) if held.contains(&p) => p,
                     Some(p) => {
                         let key = port_key(&self.keys, p);
-                        if !self.claim(key.clone(), owner).await? {
+                        if !self.claim(key, owner, &mut claimed).await? {
                             for k in claimed {
                                 self.release_key(k).await;
                             }
@@ -324,7 +337,6 @@ impl Allocator {
                                 )],
                             ));
                         }
-                        claimed.push(key);
                         p
                     }
                     None => self.pick_port(owner, &mut claimed).await?,

@@ -45,6 +45,18 @@ fn cluster_ips_and_node_ports_are_allocated_once_and_released() {
     assert!(err.contains("provided port is not in the valid range"), "{err}");
     s.ok("1.33", &["delete", "svc", "np"]);
     s.ok("1.33", &["create", "service", "nodeport", "np2", "--tcp=80:8080", "--node-port=30080"]);
+    // Creating an existing service again fails (AlreadyExists) and frees nothing of the existing one's (two
+    // servers bootstrapping `kubernetes` at once, or any restart, do exactly this).
+    s.ok("1.33", &["create", "service", "clusterip", "fixed", "--tcp=80", "--clusterip=10.254.7.7"]);
+    for (name, extra) in [("np2", "--node-port=30080"), ("fixed", "--clusterip=10.254.7.7")] {
+        let kind = if name == "np2" { "nodeport" } else { "clusterip" };
+        let err = s.fails("1.33", &["create", "service", kind, name, "--tcp=80:8080", extra]);
+        assert!(err.contains("AlreadyExists") || err.contains("already exists"), "{err}");
+    }
+    let err = s.fails("1.33", &["create", "service", "nodeport", "np4", "--tcp=80:8080", "--node-port=30080"]);
+    assert!(err.contains("provided port is already allocated"), "{err}");
+    let err = s.fails("1.33", &["create", "service", "clusterip", "other", "--tcp=80", "--clusterip=10.254.7.7"]);
+    assert!(err.contains("provided IP is already allocated"), "{err}");
     s.ok("1.33", &["create", "service", "nodeport", "auto", "--tcp=81:8080"]);
     let port: u32 =
         s.ok("1.33", &["get", "svc", "auto", "-o", "jsonpath={.spec.ports[0].nodePort}"]).parse().expect("a port");
