@@ -22,11 +22,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Settings for `server` and `agent`: flag names to values (default /etc/rkube/config.yaml; empty: none).
-    /// Flags given on the command line win over RKUBE_* variables, which win over the file.
-    // Read by `configfile` before clap parses; declared here so clap accepts it and --help shows it.
+    /// Settings for `server` and `agent`: flag names to values (default /etc/rkube/config.yaml, or $RKUBE_CONFIG;
+    /// empty: none). Flags given on the command line win over RKUBE_* variables, which win over the file.
+    // Read by `configfile` before clap parses (RKUBE_CONFIG too); declared here so clap accepts it and --help
+    // shows it. Not `env =`: a set RKUBE_CONFIG would count as an argument, and `rkube cluster` alone would
+    // stop printing its subcommands.
     #[allow(dead_code)]
-    #[arg(long, global = true, env = "RKUBE_CONFIG", value_name = "FILE")]
+    #[arg(long, global = true, value_name = "FILE")]
     config: Option<String>,
 }
 
