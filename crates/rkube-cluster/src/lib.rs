@@ -21,6 +21,7 @@ pub mod etcd;
 pub mod forward;
 pub mod habench;
 pub mod identity;
+pub mod join;
 pub mod layout;
 pub mod net;
 pub mod netperf;

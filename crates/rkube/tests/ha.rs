@@ -2,12 +2,16 @@
 //! control-plane-only `rkube server`s on one etcd cluster of three members, and two agents failing over among
 //! the servers. A Deployment keeps serving while a server (the leader) and then an etcd member are killed and
 //! brought back; objects written before each kill are there after; a new leader schedules; `down` leaves no
-//! trace. Everything runs inside the cluster's namespaces (the service is reached from an agent node's).
+//! trace. An agent joining with a fresh token (a new node on the cluster network, through all three servers)
+//! gets Ready by approved CSRs and fails over too, and one joining while n1 is down goes through the next server;
+//! an expired token is refused; a backup of the populated cluster restores into a new server with the same
+//! objects. Everything runs inside the cluster's namespaces (the service is reached from an agent node's).
 
 mod common;
 
 use std::path::Path;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, TEST_CLUSTERS_DIR};
 
@@ -113,6 +117,182 @@ fn namespaces_of(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// `rkube token create <extra>` through the cluster's admin kubeconfig; the join token.
+fn token_create(c: &Cluster, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_rkube"))
+        .args(["token", "create", "--kubeconfig"])
+        .arg(&c.kubeconfig)
+        .args(extra)
+        .output()
+        .expect("rkube token create");
+    assert!(out.status.success(), "token create: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Runs `rkube agent --token <token>` against the three servers inside the cluster's own namespace (a new
+/// machine on its network), expecting it to give up within 60 s; returns its stderr.
+fn join_refused(c: &Cluster, token: &str) -> String {
+    let dir = c.dir.join("refused-agent");
+    let log = c.dir.join("refused-agent.log");
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/rkc-{}", c.name))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_rkube"))
+        .args(["agent", "--server", SERVERS, "--token", token, "--node-name", "refused", "--node-ip", "192.168.77.1"])
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["--ignore-preflight-errors", "all", "--flannel-backend", "none", "--disable-proxy", "--disable-dns"])
+        .env("RUST_LOG", "info")
+        .env_remove("RKUBE_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("agent log"))
+        .spawn()
+        .expect("run rkube agent");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the agent") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the agent did not give up within 60 s:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!status.success(), "the agent must refuse the token:\n{text}");
+    text
+}
+
+/// Node `node`'s whole log.
+fn full_log(c: &Cluster, node: &str) -> String {
+    std::fs::read_to_string(c.node_dir(node).join("node.log")).unwrap_or_default()
+}
+
+/// Whether node `node` is Ready.
+fn node_ready(c: &Cluster, node: &str) -> bool {
+    let out = c.kubectl_out(&["get", "node", node, "-o", "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}"]);
+    String::from_utf8_lossy(&out.stdout).trim() == "True"
+}
+
+const SERVERS: &str = "https://192.168.77.11:6443,https://192.168.77.12:6443,https://192.168.77.13:6443";
+
+const ETCD: &str = "http://192.168.77.2:2379,http://192.168.77.3:2379,http://192.168.77.4:2379";
+/// The kinds a backup and its restore are compared on.
+const KINDS: &str = "namespaces,configmaps,secrets,services,deployments,replicasets,serviceaccounts,roles,rolebindings";
+
+/// Every object of [`KINDS`] as kubectl shows it, without resourceVersions (and without cluster-info's
+/// `server:` line, which each server writes with its own address), sorted.
+fn objects(kubectl: impl Fn(&[&str]) -> String) -> Vec<serde_json::Value> {
+    let list: serde_json::Value =
+        serde_json::from_str(&kubectl(&["get", KINDS, "-A", "-o", "json"])).expect("kubectl -o json");
+    let mut items = list["items"].as_array().expect("items").clone();
+    for item in &mut items {
+        if let Some(meta) = item["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+        }
+        if item["metadata"]["name"] == "cluster-info"
+            && let Some(kubeconfig) = item["data"]["kubeconfig"].as_str()
+        {
+            let lines: Vec<&str> = kubeconfig.lines().filter(|l| !l.trim_start().starts_with("server:")).collect();
+            item["data"]["kubeconfig"] = lines.join("\n").into();
+        }
+    }
+    items.sort_by_key(|i| format!("{}/{}/{}", i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]));
+    items
+}
+
+/// An `rkube server --disable-agent` on the host's loopback, on a restored data directory; stopped when dropped.
+struct Restored {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl Restored {
+    fn start(dir: &Path) -> Restored {
+        let port = common::free_port();
+        let log = dir.join("restored-server.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rkube"));
+        cmd.args(["server", "--disable-agent", "--node-name", "restored", "--bind-address", "127.0.0.1"])
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["--https-listen-port", &port.to_string()])
+            .env("RUST_LOG", "info")
+            .stderr(std::fs::File::create(&log).expect("log file"));
+        let tail = || std::fs::read_to_string(&log).unwrap_or_default();
+        let child = common::spawn_until_ready(&mut cmd, 60, &tail);
+        Restored { child, url: format!("https://127.0.0.1:{port}"), log }
+    }
+
+    /// kubectl with the HA cluster's admin kubeconfig (its CA, its admin certificate) pointed at this server.
+    fn kubectl(&self, kubeconfig: &Path, args: &[&str]) -> String {
+        let mut all = vec!["--server", &self.url];
+        all.extend_from_slice(args);
+        let out = common::kubectl_with("1.33", kubeconfig, &all, None);
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} against the restored server: {}\nlog:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        common::stop_child(&mut self.child);
+    }
+}
+
+/// `rkube backup` of the running cluster (from inside its namespace, where etcd listens: PKI from n1, objects
+/// from the three members), restored into a new data directory: a single server on it shows the same objects
+/// and trusts the same admin credentials.
+fn backup_restores_into_a_new_server(c: &Cluster) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let archive = work.path().join("ha.tar");
+    let before = objects(|a| c.kubectl(a));
+    let out = Command::new("nsenter")
+        .arg(format!("--net=/run/netns/rkc-{}", c.name))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_rkube"))
+        .args(["backup", "--config", "", "--etcd-endpoints", ETCD, "--data-dir"])
+        .arg(c.node_dir("n1"))
+        .arg("-o")
+        .arg(&archive)
+        .output()
+        .expect("rkube backup");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "backup: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("objects at revision"), "{said}");
+    let dir = work.path().join("restored");
+    let out = Command::new(env!("CARGO_BIN_EXE_rkube"))
+        .args(["restore", "--config", "", "-i"])
+        .arg(&archive)
+        .arg("--data-dir")
+        .arg(&dir)
+        .output()
+        .expect("rkube restore");
+    assert!(out.status.success(), "restore: {}", String::from_utf8_lossy(&out.stderr));
+    let ca = |d: &Path| std::fs::read(d.join("server/tls/ca.crt")).expect("ca.crt");
+    assert_eq!(ca(&dir), ca(&c.node_dir("n1")), "the restored server has the cluster's CA");
+    let restored = Restored::start(&dir);
+    let after = objects(|a| restored.kubectl(&c.kubeconfig, a));
+    let name =
+        |i: &serde_json::Value| format!("{}/{}/{}", i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]);
+    assert_eq!(before.iter().map(name).collect::<Vec<_>>(), after.iter().map(name).collect::<Vec<_>>());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a, "{} differs after the restore", name(b));
+    }
+    for kind in ["\"Deployment\"", "\"ConfigMap\"", "\"Secret\"", "\"Service\""] {
+        assert!(before.iter().any(|i| name(i).starts_with(kind)), "{kind} objects were compared");
+    }
+    assert!(before.iter().any(|i| name(i).ends_with("/\"during-etcd\"")), "the configmaps written during the kills");
+}
+
 #[test]
 fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
     let started = Instant::now();
@@ -137,6 +317,47 @@ fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
         assert_eq!(became_leader(&c, "n2", lease) + became_leader(&c, "n3", lease), 0, "{lease}");
     }
 
+    // A new machine joins with a fresh token, given all three servers: n6 on the cluster network, with no
+    // identity but the token. Its certificates come by CSRs (through the first server answering), approved and
+    // issued; it shows Ready.
+    let token = token_create(&c, &[]);
+    let id = token.rsplit_once("::").and_then(|(_, t)| t.split_once('.')).map(|(id, _)| id.to_owned()).expect("id");
+    let layout = rkube_cluster::Layout::with_dir(&c.dir, &c.name).expect("layout");
+    let joined = Instant::now();
+    // With every part of the node (proxy and DNS too), as `up`'s agents: the node role lets a token-joined
+    // `system:node:<name>` keep its own `kube-system/kube-dns-<node>` EndpointSlice.
+    let same_flags: [String; 0] = [];
+    let rkube = Path::new(env!("CARGO_BIN_EXE_rkube"));
+    let n6 = rkube_cluster::join::join(&layout, rkube, &token, &same_flags, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("joining n6: {e}\nn6's log:\n{}", full_log(&c, "n6")));
+    assert_eq!(n6, 6);
+    c.eventually(30, "n6 Ready", || node_ready(&c, "n6"));
+    eprintln!("[ha] n6 joined by token and Ready in {:.1} s", joined.elapsed().as_secs_f64());
+    let n6_args = &std::fs::read_to_string(c.dir.join("cluster.json")).expect("cluster.json");
+    assert!(n6_args.contains(&token) && n6_args.contains(SERVERS), "n6 joins with the token through every server");
+    let table = c.kubectl(&["get", "csr", "--no-headers"]);
+    assert_eq!(table.lines().count(), 2, "n6's client and serving requests:\n{table}");
+    assert_eq!(table.matches("Approved,Issued").count(), 2, "{table}");
+    assert!(table.contains(&format!("system:bootstrap:{id}")) && table.contains("system:node:n6"), "{table}");
+    for f in ["client-kubelet.crt", "serving-kubelet.crt", "server-ca.crt"] {
+        assert!(c.node_dir("n6").join("agent").join(f).exists(), "n6 has no {f}");
+    }
+    // A token past its TTL is refused, with what to do, and no request is made with it.
+    let expired = token_create(&c, &["--ttl", "1s"]);
+    let expired_id = &expired[expired.len() - 23..expired.len() - 17];
+    c.eventually(15, "the 1 s token expired", || {
+        let out = Command::new(env!("CARGO_BIN_EXE_rkube"))
+            .args(["token", "list", "--kubeconfig"])
+            .arg(&c.kubeconfig)
+            .output()
+            .expect("rkube token list");
+        String::from_utf8_lossy(&out.stdout).lines().any(|l| l.starts_with(expired_id) && l.contains("<expired>"))
+    });
+    let log = join_refused(&c, &expired);
+    assert!(log.contains("401") && log.contains("invalid or has expired"), "{log}");
+    assert!(log.contains("rkube token create"), "{log}");
+    assert_eq!(c.kubectl(&["get", "csr", "--no-headers"]).lines().count(), 2, "no request with the expired token");
+
     c.load_busybox(IMAGE);
     c.apply(&web("web", 2));
     c.eventually(90, "web's 2 replicas Ready", || ready_replicas(&c, "web") == "2");
@@ -147,6 +368,7 @@ fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
 
     // The leader server n1 crashes (the agents' first choice too).
     let lease_n4 = renewed(&c, "n4");
+    let lease_n6 = renewed(&c, "n6");
     let killed = Instant::now();
     c.stop("n1");
     // kubectl's view (the forwarder fails over): the API answers and takes writes through another server.
@@ -155,6 +377,8 @@ fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
     all_there(&c, &["before-server", "during-server"]);
     // The agents' view: n4 keeps renewing its node Lease (every 10 s) through another server.
     c.eventually(30, "n4's Lease renewed after n1 died", || renewed(&c, "n4") != lease_n4);
+    // The token-joined agent fails over as well.
+    c.eventually(30, "n6's Lease renewed after n1 died", || renewed(&c, "n6") != lease_n6);
     assert_eq!(fetch(&c, "n4", &ip), "web", "the service keeps serving");
     // A new leader (after the 15 s lease) schedules and runs a new Deployment.
     c.eventually(40, "a new scheduler leader", || {
@@ -165,6 +389,16 @@ fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
     c.eventually(60, "after's replica Ready with n1 down", || ready_replicas(&c, "after") == "1");
     let leaders: usize = ["n2", "n3"].iter().map(|n| became_leader(&c, n, "kube-controller-manager")).sum();
     assert_eq!(leaders, 1, "exactly one standby took over the controllers");
+    // A machine joining now, n1 (its first server) down: discovery and CSRs go through the next one.
+    let token = token_create(&c, &[]);
+    let n7 = rkube_cluster::join::join(&layout, rkube, &token, &same_flags, Duration::from_secs(90))
+        .unwrap_or_else(|e| panic!("joining n7: {e}\nn7's log:\n{}", full_log(&c, "n7")));
+    assert_eq!(n7, 7);
+    c.eventually(30, "n7 Ready", || node_ready(&c, "n7"));
+    let n7_log = std::fs::read_to_string(c.node_dir("n7").join("node.log")).unwrap_or_default();
+    assert!(n7_log.contains("trying the next server") && n7_log.contains("192.168.77.11"), "{n7_log}");
+    // No workload there (it has no test image).
+    c.kubectl(&["cordon", "n7"]);
 
     // n1 comes back with no manual step: it serves again and stands by.
     c.start("n1");
@@ -194,6 +428,9 @@ fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
     let pods_after = c.kubectl(&["get", "pods", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.uid}"]);
     assert_eq!(pods_before, pods_after, "web's pods were never replaced");
     assert_eq!(ready_replicas(&c, "web"), "2");
+
+    // A backup of the populated cluster restores into a new server with the same objects.
+    backup_restores_into_a_new_server(&c);
 
     // down leaves no trace: namespaces, processes (servers, agents, etcd members, forwarder), etcd data.
     let name = c.name.clone();

@@ -59,7 +59,12 @@ fn api_error(server: &str, what: &str, e: kube::Error) -> JoinError {
         kube::Error::Api(s) if s.code == 403 => {
             JoinError::Forbidden { server: server.to_owned(), detail: s.message.clone() }
         }
-        e => JoinError::Api { what: what.to_owned(), detail: super::discover::error_chain(&e) },
+        e @ kube::Error::Api(_) => JoinError::Api { what: what.to_owned(), detail: super::discover::error_chain(&e) },
+        // Anything but an answer (connecting, TLS, a connection lost mid-request): another server may serve.
+        e => JoinError::Unreachable {
+            server: server.to_owned(),
+            detail: format!("{what}: {}", super::discover::error_chain(&e)),
+        },
     }
 }
 

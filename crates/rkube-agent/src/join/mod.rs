@@ -144,7 +144,7 @@ pub enum JoinError {
 pub struct JoinOptions {
     /// The agent's data directory (files go under `agent/`).
     pub data_dir: PathBuf,
-    /// The API servers' URLs (the first that answers discovery is used to join).
+    /// The API servers' URLs: joining and certificate requests go through the first that answers.
     pub servers: Vec<String>,
     /// The join token (needed only when no valid saved certificate exists).
     pub token: Option<JoinToken>,
@@ -191,12 +191,53 @@ fn save_client(paths: &Paths, server: &str, ca: &[u8], issued: &csr::Issued) -> 
     kc.write(&paths.kubeconfig).map_err(|e| JoinError::Local(format!("writing {}: {e}", paths.kubeconfig.display())))
 }
 
-/// The first server that serves discovery, and the CA it proved.
-async fn discover(servers: &[String], token: &token::JoinToken) -> Result<(String, Vec<u8>), JoinError> {
+/// Joins through the first server (in the order given) that answers: discovery of the CA it proves, then the
+/// client certificate requested with the bootstrap token. A server that cannot be reached, or goes away
+/// mid-request, passes the join to the next one; any answer (a refused token, a CA that does not match) stops
+/// it. When none could be reached, they are all tried again after a pause, a few times (a network that is
+/// just coming up, servers restarting), before giving up. Returns the server, the CA and the certificate.
+async fn join_first_answering(
+    servers: &[String],
+    token: &token::JoinToken,
+    ask: &csr::Ask<'_>,
+) -> Result<(String, Vec<u8>, csr::Issued), JoinError> {
+    let mut last = None;
+    for pause in UNREACHABLE_PAUSES {
+        if let Some(e) = &last {
+            tracing::warn!(error = %e, "no server could be reached; trying them all again in {}s", pause.as_secs());
+            tokio::time::sleep(pause).await;
+        }
+        match join_round(servers, token, ask).await {
+            Err(e @ JoinError::Unreachable { .. }) => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.unwrap_or_else(|| JoinError::Local("--server is required to join with --token".to_owned())))
+}
+
+/// The pauses before each round of [`join_first_answering`] (none before the first).
+const UNREACHABLE_PAUSES: [Duration; 3] = [Duration::ZERO, Duration::from_secs(1), Duration::from_secs(3)];
+
+/// One try of every server, in order.
+async fn join_round(
+    servers: &[String],
+    token: &token::JoinToken,
+    ask: &csr::Ask<'_>,
+) -> Result<(String, Vec<u8>, csr::Issued), JoinError> {
     let mut last = None;
     for server in servers {
-        match discover::cluster_ca(server, token).await {
-            Ok(ca) => return Ok((server.clone(), ca)),
+        let attempt = async {
+            let ca = discover::cluster_ca(server, token).await?;
+            tracing::info!(%server, ca_sha256 = token.ca_hash(), "the server's CA matches the token; joining");
+            let yaml = rkube_pki::Kubeconfig::with_token(server, pem_text(&ca)?, "bootstrap", &token.bootstrap_token())
+                .to_yaml()
+                .map_err(|e| JoinError::Local(e.to_string()))?;
+            let bootstrap = client_from_yaml(&yaml).await?;
+            let issued = csr::request(&bootstrap, server, ask).await?;
+            Ok::<_, JoinError>((ca, issued))
+        };
+        match attempt.await {
+            Ok((ca, issued)) => return Ok((server.clone(), ca, issued)),
             Err(e @ JoinError::Unreachable { .. }) => {
                 tracing::warn!(%server, error = %e, "trying the next server");
                 last = Some(e);
@@ -205,6 +246,27 @@ async fn discover(servers: &[String], token: &token::JoinToken) -> Result<(Strin
         }
     }
     Err(last.unwrap_or_else(|| JoinError::Local("--server is required to join with --token".to_owned())))
+}
+
+/// Requests a certificate as the node (its saved kubeconfig) through the first server that answers. A client
+/// per server, tried in turn, rather than the agent's failover balancer: a balancer lives as long as the
+/// process, and these requests are rare and short.
+async fn request_as_node(paths: &Paths, servers: &[String], ask: &csr::Ask<'_>) -> Result<csr::Issued, JoinError> {
+    let mut last = None;
+    for server in servers {
+        let client = crate::identity::kubeconfig_client(&paths.kubeconfig, std::slice::from_ref(server))
+            .await
+            .map_err(|e| JoinError::Local(e.to_string()))?;
+        match csr::request(&client, server, ask).await {
+            Ok(issued) => return Ok(issued),
+            Err(e @ JoinError::Unreachable { .. }) => {
+                tracing::warn!(%server, error = %e, "trying the next server");
+                last = Some(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| JoinError::Local("--server is required to request certificates".to_owned())))
 }
 
 /// Makes sure the node has a valid client certificate (joining with the token when it has none, renewing it
@@ -229,11 +291,8 @@ pub async fn ensure_credentials(opts: &JoinOptions) -> Result<Credentials, JoinE
         (Some(state), Some(ca)) => {
             if now >= state.renew_at() {
                 tracing::info!("the node's client certificate is due for renewal");
-                let client = crate::identity::kubeconfig_client(&paths.kubeconfig, &opts.servers)
-                    .await
-                    .map_err(|e| JoinError::Local(e.to_string()))?;
                 let ask = csr::Ask { signer: csr::CLIENT_SIGNER, cn: &cn, dns: &[], ips: &[], usages: CLIENT_USAGES };
-                match csr::request(&client, &server, &ask).await {
+                match request_as_node(&paths, &opts.servers, &ask).await {
                     Ok(issued) => save_client(&paths, &server, &ca, &issued)?,
                     // The current certificate still works: keep it, try again at the next start or renewal.
                     Err(e) => tracing::warn!(error = %e, "renewing the node's client certificate failed"),
@@ -246,15 +305,8 @@ pub async fn ensure_credentials(opts: &JoinOptions) -> Result<Credentials, JoinE
             let token = opts.token.as_ref().ok_or_else(|| JoinError::NoCredentials {
                 dir: paths.ca.parent().map(|p| p.display().to_string()).unwrap_or_default(),
             })?;
-            let (server, ca) = discover(&opts.servers, token).await?;
-            tracing::info!(%server, ca_sha256 = token.ca_hash(), "the server's CA matches the token; joining");
-            let yaml =
-                rkube_pki::Kubeconfig::with_token(&server, pem_text(&ca)?, "bootstrap", &token.bootstrap_token())
-                    .to_yaml()
-                    .map_err(|e| JoinError::Local(e.to_string()))?;
-            let bootstrap = client_from_yaml(&yaml).await?;
             let ask = csr::Ask { signer: csr::CLIENT_SIGNER, cn: &cn, dns: &[], ips: &[], usages: CLIENT_USAGES };
-            let issued = csr::request(&bootstrap, &server, &ask).await?;
+            let (server, ca, issued) = join_first_answering(&opts.servers, token, &ask).await?;
             write_atomic(&paths.ca, &ca, 0o644)?;
             save_client(&paths, &server, &ca, &issued)?;
             let state = CertState::read(issued.cert_pem.as_bytes(), &ca)
@@ -290,12 +342,8 @@ async fn ensure_serving(
     }) {
         return Ok(state);
     }
-    let client = crate::identity::kubeconfig_client(&paths.kubeconfig, &opts.servers)
-        .await
-        .map_err(|e| JoinError::Local(e.to_string()))?;
-    let server = opts.servers.first().cloned().unwrap_or_default();
     let ask = csr::Ask { signer: csr::SERVING_SIGNER, cn, dns: &dns, ips: &ips, usages: SERVING_USAGES };
-    let issued = csr::request(&client, &server, &ask).await?;
+    let issued = request_as_node(paths, &opts.servers, &ask).await?;
     write_atomic(&paths.serving_key, issued.key_pem.as_bytes(), 0o600)?;
     write_atomic(&paths.serving_cert, issued.cert_pem.as_bytes(), 0o644)?;
     CertState::read(issued.cert_pem.as_bytes(), ca)

@@ -123,6 +123,24 @@ pub(crate) async fn run(registry: &Registry, advertise: &str, ca_pem: &str) -> R
     for b in bindings {
         ensure(registry, "rbac.authorization.k8s.io", "clusterrolebindings", None, b).await?;
     }
+    // The cluster DNS runs in every agent (CoreDNS's Deployment upstream): a node keeps the selector-less
+    // `kube-dns` Service and its own `kube-dns-<node>` EndpointSlice, in kube-system only.
+    let name = "rkube:node-cluster-dns";
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(name, Some("kube-system")),
+        "rules": [
+            { "apiGroups": [""], "resources": ["services"], "verbs": ["create", "get"] },
+            { "apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+              "verbs": ["create", "update", "patch", "delete", "get", "list", "watch"] },
+        ],
+    });
+    ensure(registry, "rbac.authorization.k8s.io", "roles", Some("kube-system"), role).await?;
+    let role_binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(name, Some("kube-system")),
+        "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name },
+        "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes" }],
+    });
+    ensure(registry, "rbac.authorization.k8s.io", "rolebindings", Some("kube-system"), role_binding).await?;
     Ok(())
 }
 
