@@ -391,9 +391,14 @@ fn three_servers_on_three_etcd_members_survive_a_server_and_a_member_crash() {
     assert_eq!(leaders, 1, "exactly one standby took over the controllers");
     // A machine joining now, n1 (its first server) down: discovery and CSRs go through the next one.
     let token = token_create(&c, &[]);
-    let n7 = rkube_cluster::join::join(&layout, rkube, &token, &same_flags, Duration::from_secs(90))
-        .unwrap_or_else(|e| panic!("joining n7: {e}\nn7's log:\n{}", full_log(&c, "n7")));
-    assert_eq!(n7, 7);
+    // Through the command a user runs.
+    let out = c.cmd("join", &["--token", &token, "--timeout", "90"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stderr).contains("n7 joined"),
+        "joining n7: {}\nn7's log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        full_log(&c, "n7")
+    );
     c.eventually(30, "n7 Ready", || node_ready(&c, "n7"));
     let n7_log = std::fs::read_to_string(c.node_dir("n7").join("node.log")).unwrap_or_default();
     assert!(n7_log.contains("trying the next server") && n7_log.contains("192.168.77.11"), "{n7_log}");

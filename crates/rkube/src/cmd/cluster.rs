@@ -59,6 +59,21 @@ enum Action {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Add a node that joins with a bootstrap token (`rkube token create` through the cluster's kubeconfig), as
+    /// a new machine would: it gets its certificates by CSR from the servers.
+    Join {
+        #[command(flatten)]
+        cluster: NameArgs,
+        /// The join token, `K10<CA hash>::<id>.<secret>`.
+        #[arg(long)]
+        token: String,
+        /// An extra flag for the new node's `rkube agent` (repeatable).
+        #[arg(long = "node-arg", allow_hyphen_values = true)]
+        extra: Vec<String>,
+        /// How long the node may take to be ready, in seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
     /// The API forwarder `up` starts (host loopback to the servers' API, failing over among them).
     #[command(hide = true)]
     Forward {
@@ -266,6 +281,12 @@ pub(crate) fn run(args: ClusterArgs) -> anyhow::Result<()> {
             let layout = existing(&cluster)?;
             rkube_cluster::nodes::start(&layout, &rkube_binary()?, &node, Duration::from_secs(timeout))?;
             eprintln!("{node} of {} started", layout.name);
+            Ok(())
+        }
+        Action::Join { cluster, token, extra, timeout } => {
+            let layout = existing(&cluster)?;
+            let i = rkube_cluster::join::join(&layout, &rkube_binary()?, &token, &extra, Duration::from_secs(timeout))?;
+            eprintln!("n{i} joined {} with the token", layout.name);
             Ok(())
         }
         Action::Forward { netns, to, port_file } => Ok(rkube_cluster::forward::run(&netns, &to, &port_file)?),
