@@ -3,9 +3,10 @@
 //! conditions, a Lease renewed every 10 s), writes the node's CNI config, and runs the kubelet and the agent
 //! API (port 10250), shutting down gracefully.
 //!
-//! Order of [`run`]: runtime → pause image → node registration (with status and Lease loops) → CNI conflist
-//! once the node has a podCIDR → volumes → kubelet → agent API → ready (the node posted Ready). The first
-//! part to fail stops the others and [`run`] returns its error with context.
+//! Order of [`run`]: runtime → pause image import and node registration at once → status and Lease loops →
+//! CNI conflist once the node has a podCIDR (the status loop rechecks readiness at once) → volumes → kubelet →
+//! agent API → ready (the node posted Ready). The first part to fail stops the others and [`run`] returns its
+//! error with context.
 //!
 //! Stopping leaves containers running, as upstream's kubelet does: the next start adopts them. The supervised
 //! containerd is stopped; its shims (and so the pods) keep running. `rkube agent clean` ([`clean`]) removes

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::Api;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::cni::PodCidr;
@@ -75,9 +75,6 @@ async fn start_and_watch(
     ready: Option<oneshot::Sender<()>>,
 ) -> Result<()> {
     let rt = &node_runtime.runtime;
-    tracing::info!(image = rkube_cri::pause::IMAGE, "importing the pause image");
-    import_pause(rt).await?;
-
     let facts = Facts {
         name: config.node_name.clone(),
         ip: config.node_ip,
@@ -86,7 +83,10 @@ async fn start_and_watch(
         kube_reserved: config.kube_reserved,
         system_reserved: config.system_reserved,
     };
-    let node = register::register(&client, &facts, &mut stop).await?;
+    // Registering does not need the pause image (only pods do): both at once, so node IPAM gives the node its
+    // podCIDR while containerd unpacks the image.
+    tracing::info!(image = rkube_cri::pause::IMAGE, "importing the pause image");
+    let (_, node) = tokio::try_join!(import_pause(rt), register::register(&client, &facts, &mut stop))?;
     let uid = node.metadata.uid.clone();
     parts.spawn({
         let (client, name, stop) = (client.clone(), config.node_name.clone(), parts_stop.clone());
@@ -96,6 +96,7 @@ async fn start_and_watch(
         }
     });
     let (node_ready_tx, mut node_ready) = watch::channel(false);
+    let recheck = Arc::new(Notify::new());
     let status = StatusLoop {
         client: client.clone(),
         runtime: rt.clone(),
@@ -103,6 +104,7 @@ async fn start_and_watch(
         agent_dir: config.agent_dir.clone(),
         max_pods: config.max_pods,
         supervisor: node_runtime.supervisor.clone(),
+        recheck: recheck.clone(),
     };
     let status_stop = parts_stop.clone();
     parts.spawn(async move {
@@ -112,6 +114,8 @@ async fn start_and_watch(
 
     let network = crate::network::start(config, &client, parts, parts_stop.clone(), &mut stop).await?;
     tracing::info!(podCIDR = %network.pod_cidr, "the pod network is up");
+    // The CNI config is what the runtime's NetworkReady (and so the node's Ready) waited for.
+    recheck.notify_one();
 
     let volumes =
         Arc::new(rkube_volumes::VolumeManager::new(client.clone(), config.pods_dir(), config.node_name.clone()));
@@ -185,14 +189,15 @@ async fn import_pause(rt: &rkube_cri::Runtime) -> Result<()> {
         .map_err(Error::runtime(format!("importing the pause image {}", rkube_cri::pause::IMAGE)))
 }
 
-/// Waits until the IPAM controller gives the node its `spec.podCIDR`.
+/// Waits until the IPAM controller gives the node its `spec.podCIDR` (usually within milliseconds of the node's
+/// registration: the first retries are quick).
 pub(crate) async fn wait_pod_cidr(
     client: &kube::Client,
     name: &str,
     stop: &mut watch::Receiver<bool>,
 ) -> Result<PodCidr> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let mut delay = Duration::from_millis(200);
+    let mut delay = Duration::from_millis(25);
     let mut said = false;
     loop {
         match nodes.get(name).await {

@@ -1,6 +1,9 @@
 //! Keeping the node's status current: the runtime's health polled every 2 s (a dead containerd turns the node
 //! NotReady within seconds, a recovered one Ready again), the whole status compared with the server's every
-//! 10 s and posted only when it changed or every 5 minutes (upstream's report frequency).
+//! 10 s and posted only when it changed or every 5 minutes (upstream's report frequency). When a part of the
+//! agent that readiness depends on comes up (the pod network's CNI config), the health is checked at once and
+//! then at short, growing intervals until the node is Ready, so Ready is posted within milliseconds rather than
+//! at the next tick (as upstream's kubelet polls fast at start, `fastStatusUpdateOnce`).
 
 use std::time::Duration;
 
@@ -9,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use rkube_cri::api;
 use serde_json::json;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::conditions::{self, Health};
 use crate::node::{self, Facts};
@@ -21,6 +24,9 @@ const HEALTH_EVERY: Duration = Duration::from_secs(2);
 const SYNC_EVERY: Duration = Duration::from_secs(10);
 /// How long a runtime call may take before the runtime counts as down.
 const RUNTIME_TIMEOUT: Duration = Duration::from_secs(3);
+/// The first quick recheck after a part came up (containerd reloads the CNI config a few ms after it is
+/// written); each next one waits twice as long, up to [`HEALTH_EVERY`].
+const RECHECK_FIRST: Duration = Duration::from_millis(20);
 
 /// What the status loop needs.
 pub(crate) struct StatusLoop {
@@ -32,6 +38,8 @@ pub(crate) struct StatusLoop {
     /// The supervised containerd: a restart between two checks is an outage even when it was too short for
     /// a check to see (the node goes NotReady until the restarted runtime answers a check).
     pub(crate) supervisor: Option<std::sync::Arc<rkube_cri::Supervisor>>,
+    /// Notified when something readiness depends on may have changed: check now rather than at the next tick.
+    pub(crate) recheck: std::sync::Arc<Notify>,
 }
 
 /// The runtime's health from CRI `Status`.
@@ -62,6 +70,8 @@ impl StatusLoop {
         let mut health = runtime_health(&self.runtime).await;
         let mut last_sync: Option<tokio::time::Instant> = None;
         let mut restarts = self.supervisor.as_ref().map_or(0, |s| s.restarts());
+        // The next quick recheck's wait, while rechecks are under way.
+        let mut fast: Option<Duration> = None;
         loop {
             let due = last_sync.is_none_or(|t| t.elapsed() >= SYNC_EVERY);
             let (now_restarts, dead) = self.supervisor.as_ref().map_or((0, false), |s| (s.restarts(), s.pid() == 0));
@@ -89,12 +99,18 @@ impl StatusLoop {
                         last_sync = Some(tokio::time::Instant::now());
                         ready.send_replace(posted_ready);
                     }
-                    // Retried at the next health tick.
-                    Err(e) => tracing::warn!(node = %self.facts.name, "error updating node status, will retry: {e}"),
+                    // Retried at the next health tick (not only at the next sync: a Ready not posted yet matters).
+                    Err(e) => {
+                        last_sync = None;
+                        tracing::warn!(node = %self.facts.name, "error updating node status, will retry: {e}");
+                    }
                 }
             }
-            if crate::sleep_or_stop(HEALTH_EVERY, &mut stop).await {
-                return;
+            let wait = next_wait(&mut fast, health.ready());
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.recheck.notified() => fast = Some(RECHECK_FIRST),
+                _ = crate::stopped(&mut stop) => return,
             }
         }
     }
@@ -136,6 +152,22 @@ impl StatusLoop {
     }
 }
 
+/// The wait before the next health check: while quick rechecks are under way (`fast`) and the node is not Ready,
+/// the next quick wait (each twice the last, so a runtime that stays not ready is soon polled at the normal pace
+/// again); else [`HEALTH_EVERY`].
+fn next_wait(fast: &mut Option<Duration>, ready: bool) -> Duration {
+    match *fast {
+        Some(d) if !ready && d < HEALTH_EVERY => {
+            *fast = Some(d * 2);
+            d
+        }
+        _ => {
+            *fast = None;
+            HEALTH_EVERY
+        }
+    }
+}
+
 /// The server's status reduced to the fields the agent writes (others, e.g. volumesInUse, are not ours).
 fn comparable(s: &NodeStatus) -> NodeStatus {
     NodeStatus {
@@ -147,5 +179,27 @@ fn comparable(s: &NodeStatus) -> NodeStatus {
         images: s.images.clone(),
         node_info: s.node_info.clone(),
         ..NodeStatus::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rechecks_are_quick_then_back_to_the_tick() {
+        let mut fast = None;
+        assert_eq!(next_wait(&mut fast, false), HEALTH_EVERY, "no recheck asked: the normal tick");
+        fast = Some(RECHECK_FIRST);
+        let mut waits = Vec::new();
+        while fast.is_some() {
+            waits.push(next_wait(&mut fast, false));
+        }
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [20, 40, 80, 160, 320, 640, 1280, 2000], "a runtime that stays not ready");
+        fast = Some(RECHECK_FIRST);
+        assert_eq!(next_wait(&mut fast, false), RECHECK_FIRST);
+        assert_eq!(next_wait(&mut fast, true), HEALTH_EVERY, "Ready ends the rechecks");
+        assert_eq!(fast, None);
     }
 }

@@ -100,6 +100,9 @@ pub enum NetError {
 
 const BACKOFF_MIN: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// The first retry when the lease is not possible yet (the node has no podCIDR): node IPAM usually sets it
+/// within milliseconds of the node's registration, so a fixed second would be most of a fresh start.
+const NOT_YET_MIN: Duration = Duration::from_millis(25);
 
 /// Runs the node's pod network until `stop` resolves (see the crate doc). Netlink and iptables act in the
 /// network namespace of the thread that calls this (its first poll opens the netlink socket).
@@ -118,17 +121,20 @@ pub async fn run(
     let existed = nl::link_by_name(&handle, backend::VXLAN_DEVICE).await.ok().flatten().is_some();
     let backend = Backend::new(handle.clone(), uplink.clone(), &config.backend).await?;
     let attrs = backend.lease_attrs();
-    let mut delay = BACKOFF_MIN;
+    let mut retry = LeaseRetry::default();
     let leased = loop {
-        match subnets.acquire(&config, &attrs).await {
+        let acquired = tokio::select! {
+            _ = &mut stop => break Err(NetError::Stopped),
+            r = subnets.acquire(&config, &attrs) => r,
+        };
+        match acquired {
             Ok(l) => break Ok(l),
             Err(e) if e.is_transient() => {
-                tracing::warn!(error = %e, "cannot lease a subnet yet; retrying in {delay:?}");
+                let delay = retry.next(&e);
                 tokio::select! {
                     _ = &mut stop => break Err(NetError::Stopped),
                     _ = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(BACKOFF_MAX);
             }
             Err(e) => break Err(e.into()),
         }
@@ -242,6 +248,32 @@ async fn cleanup(backend: &Backend, peers: impl Iterator<Item = &Lease>, iptable
     Ok(())
 }
 
+/// The delays between lease attempts: a store that cannot be reached is retried from [`BACKOFF_MIN`]; a lease
+/// that is not possible yet (no podCIDR) from [`NOT_YET_MIN`], both doubling to [`BACKOFF_MAX`].
+#[derive(Debug, Default)]
+struct LeaseRetry {
+    last: Option<Duration>,
+}
+
+impl LeaseRetry {
+    /// The wait before the next attempt after `e`, logged (the short not-yet waits once at info, then at debug).
+    fn next(&mut self, e: &SubnetError) -> Duration {
+        let not_yet = matches!(e, SubnetError::NotYet(_));
+        let delay = match self.last {
+            Some(d) => (d * 2).min(BACKOFF_MAX),
+            None if not_yet => NOT_YET_MIN,
+            None => BACKOFF_MIN,
+        };
+        match (self.last, not_yet && delay < BACKOFF_MIN) {
+            (None, true) => tracing::info!(error = %e, "cannot lease a subnet yet; retrying shortly"),
+            (Some(_), true) => tracing::debug!(error = %e, "cannot lease a subnet yet; retrying in {delay:?}"),
+            (_, false) => tracing::warn!(error = %e, "cannot lease a subnet yet; retrying in {delay:?}"),
+        }
+        self.last = Some(delay);
+        delay
+    }
+}
+
 fn renew_delay(lease: &Lease) -> Duration {
     match lease.expiration {
         None => Duration::from_secs(24 * 3600),
@@ -261,5 +293,26 @@ async fn watch_forever(subnets: Arc<dyn SubnetManager>, own: Lease, tx: mpsc::Se
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(BACKOFF_MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_yet_retries_start_short_and_grow() {
+        let not_yet = SubnetError::NotYet("node n1 has no spec.podCIDR yet".into());
+        let mut r = LeaseRetry::default();
+        let delays: Vec<Duration> = (0..13).map(|_| r.next(&not_yet)).collect();
+        assert_eq!(delays[0], Duration::from_millis(25));
+        assert_eq!(delays[1], Duration::from_millis(50));
+        assert!(delays.windows(2).all(|w| w[1] >= w[0]), "{delays:?}");
+        assert_eq!(delays[12], BACKOFF_MAX, "{delays:?}");
+
+        let unreachable = SubnetError::Other("x".into());
+        let mut r = LeaseRetry::default();
+        assert_eq!(r.next(&unreachable), BACKOFF_MIN, "other failures keep the 1 s start");
+        assert_eq!(r.next(&not_yet), 2 * BACKOFF_MIN);
     }
 }
