@@ -27,7 +27,24 @@ struct ApiServer {
 }
 
 impl ApiServer {
+    /// A ready server. The port is picked free, then released for the server to bind: another process may
+    /// take it in between (it is in the ephemeral range outgoing connections use), so a server that exits
+    /// before it is ready is started again on a fresh port, twice at most, its log shown each time.
     fn start() -> ApiServer {
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match ApiServer::start_once() {
+                Ok(server) => return server,
+                Err(log) => {
+                    eprintln!("rkube server did not come up; its log:\n{log}");
+                    failures.push(log);
+                }
+            }
+        }
+        panic!("rkube server never came up in 3 attempts; the last log:\n{}", failures.pop().unwrap_or_default());
+    }
+
+    fn start_once() -> Result<ApiServer, String> {
         let bin = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/rkube");
         assert!(bin.exists(), "{} is missing: run `cargo build -p rkube` first", bin.display());
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -55,8 +72,13 @@ impl ApiServer {
             }
         });
         let server = ApiServer { child, dir };
-        rx.recv_timeout(Duration::from_secs(60)).expect("rkube server ready within 60 s");
-        server
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(()) => Ok(server),
+            Err(e) => Err(format!(
+                "({e})\n{}",
+                std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
+            )),
+        }
     }
 
     async fn client(&self) -> Client {
