@@ -109,26 +109,9 @@ fn populate(s: &Server) {
     });
 }
 
-/// Every object of [`KINDS`] in every namespace as kubectl shows it, without resourceVersions, sorted.
+/// [`common::comparable_objects`] of [`KINDS`].
 fn objects(kubectl: impl Fn(&[&str]) -> String) -> Vec<serde_json::Value> {
-    let list: serde_json::Value =
-        serde_json::from_str(&kubectl(&["get", KINDS, "-A", "-o", "json"])).expect("kubectl -o json");
-    let mut items: Vec<serde_json::Value> = list["items"].as_array().expect("items").clone();
-    for item in &mut items {
-        if let Some(meta) = item["metadata"].as_object_mut() {
-            meta.remove("resourceVersion");
-        }
-        // kube-public/cluster-info names the server's address, which each server writes at start (the restored one
-        // listens on another port): everything else of it must match, including the CA.
-        if item["metadata"]["name"] == "cluster-info"
-            && let Some(kubeconfig) = item["data"]["kubeconfig"].as_str()
-        {
-            let lines: Vec<&str> = kubeconfig.lines().filter(|l| !l.trim_start().starts_with("server:")).collect();
-            item["data"]["kubeconfig"] = lines.join("\n").into();
-        }
-    }
-    items.sort_by_key(|i| format!("{}/{}/{}", i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]));
-    items
+    common::comparable_objects(KINDS, kubectl)
 }
 
 fn names(items: &[serde_json::Value]) -> Vec<String> {

@@ -183,25 +183,9 @@ const ETCD: &str = "http://192.168.77.2:2379,http://192.168.77.3:2379,http://192
 /// The kinds a backup and its restore are compared on.
 const KINDS: &str = "namespaces,configmaps,secrets,services,deployments,replicasets,serviceaccounts,roles,rolebindings";
 
-/// Every object of [`KINDS`] as kubectl shows it, without resourceVersions (and without cluster-info's
-/// `server:` line, which each server writes with its own address), sorted.
+/// [`common::comparable_objects`] of [`KINDS`].
 fn objects(kubectl: impl Fn(&[&str]) -> String) -> Vec<serde_json::Value> {
-    let list: serde_json::Value =
-        serde_json::from_str(&kubectl(&["get", KINDS, "-A", "-o", "json"])).expect("kubectl -o json");
-    let mut items = list["items"].as_array().expect("items").clone();
-    for item in &mut items {
-        if let Some(meta) = item["metadata"].as_object_mut() {
-            meta.remove("resourceVersion");
-        }
-        if item["metadata"]["name"] == "cluster-info"
-            && let Some(kubeconfig) = item["data"]["kubeconfig"].as_str()
-        {
-            let lines: Vec<&str> = kubeconfig.lines().filter(|l| !l.trim_start().starts_with("server:")).collect();
-            item["data"]["kubeconfig"] = lines.join("\n").into();
-        }
-    }
-    items.sort_by_key(|i| format!("{}/{}/{}", i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]));
-    items
+    common::comparable_objects(KINDS, kubectl)
 }
 
 /// An `rkube server --disable-agent` on the host's loopback, on a restored data directory; stopped when dropped.

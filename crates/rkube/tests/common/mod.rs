@@ -503,3 +503,25 @@ impl Server {
         self.import_image(&tar);
     }
 }
+
+/// Every object of `kinds` (kubectl's comma list) in every namespace as kubectl shows it, sorted, without what
+/// differs between a cluster and its restored copy: resourceVersions, and cluster-info's `server:` line (each
+/// server writes its own address at start; everything else of it, the CA included, must match).
+pub fn comparable_objects(kinds: &str, kubectl: impl Fn(&[&str]) -> String) -> Vec<serde_json::Value> {
+    let list: serde_json::Value =
+        serde_json::from_str(&kubectl(&["get", kinds, "-A", "-o", "json"])).expect("kubectl -o json");
+    let mut items: Vec<serde_json::Value> = list["items"].as_array().expect("items").clone();
+    for item in &mut items {
+        if let Some(meta) = item["metadata"].as_object_mut() {
+            meta.remove("resourceVersion");
+        }
+        if item["metadata"]["name"] == "cluster-info"
+            && let Some(kubeconfig) = item["data"]["kubeconfig"].as_str()
+        {
+            let lines: Vec<&str> = kubeconfig.lines().filter(|l| !l.trim_start().starts_with("server:")).collect();
+            item["data"]["kubeconfig"] = lines.join("\n").into();
+        }
+    }
+    items.sort_by_key(|i| format!("{}/{}/{}", i["kind"], i["metadata"]["namespace"], i["metadata"]["name"]));
+    items
+}
