@@ -38,6 +38,29 @@ impl Drop for Guard {
     }
 }
 
+/// Brings up the benchmark cluster `name` under `parent` (`nodes` nodes started with `node`), removed when the
+/// returned guard drops.
+pub(crate) fn up_guarded(
+    rkube: &Path,
+    parent: &Path,
+    name: &str,
+    nodes: u32,
+    node: NodeOptions,
+    progress: &mut dyn FnMut(String),
+) -> Result<(Layout, Guard)> {
+    let options = UpOptions {
+        name: name.to_owned(),
+        nodes,
+        state_dir: Some(parent.join(name)),
+        node,
+        rkube: rkube.to_path_buf(),
+        timeout: Duration::from_secs(180),
+    };
+    let layout = crate::up::up(&options, progress)?;
+    let guard = Guard(layout.clone(), rkube.to_path_buf());
+    Ok((layout, guard))
+}
+
 /// One backend's results.
 struct BackendRun {
     backend: &'static str,
@@ -76,23 +99,15 @@ fn run_backend(
 ) -> Result<BackendRun> {
     let name = format!("bn{}-{short}", std::process::id() % 100_000);
     progress(format!("[bench] {backend}: cluster {name}"));
-    let options = UpOptions {
-        name: name.clone(),
-        nodes: 3,
-        state_dir: Some(parent.join(&name)),
-        node: NodeOptions {
-            backend: backend.into(),
-            etcd_members: 0,
-            servers: 1,
-            services: false,
-            proxy_mode: None,
-            extra: vec![],
-        },
-        rkube: config.rkube.clone(),
-        timeout: Duration::from_secs(180),
+    let node = NodeOptions {
+        backend: backend.into(),
+        etcd_members: 0,
+        servers: 1,
+        services: false,
+        proxy_mode: None,
+        extra: vec![],
     };
-    let layout = crate::up::up(&options, progress)?;
-    let guard = Guard(layout.clone(), config.rkube.clone());
+    let (layout, guard) = up_guarded(&config.rkube, parent, &name, 3, node, progress)?;
     let ips = pause_pods(&layout, &["n1", "n2"])?;
     let (ns1, ns2) = (pod_netns(&layout, ips[0])?, pod_netns(&layout, ips[1])?);
     progress(format!("[bench] {backend}: pod {} on n1 -> pod {} on n2", ips[0], ips[1]));

@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use crate::bench::Guard;
 use crate::layout::Layout;
 use crate::nodes::{NodeOptions, node_args, spawn_node, wait_node};
-use crate::up::UpOptions;
 use crate::{Error, Result};
 
 /// What the benchmark does.
@@ -106,23 +105,15 @@ struct Failover {
 fn failover(config: &HaBenchConfig, parent: &Path, progress: &mut dyn FnMut(String)) -> Result<Failover> {
     let name = format!("bh{}-ha", std::process::id() % 100_000);
     progress(format!("[bench] failover: cluster {name} (3 servers, 3 etcd members, 1 agent)"));
-    let options = UpOptions {
-        name: name.clone(),
-        nodes: 1,
-        state_dir: Some(parent.join(&name)),
-        node: NodeOptions {
-            backend: "vxlan".into(),
-            etcd_members: 3,
-            servers: 3,
-            services: false,
-            proxy_mode: None,
-            extra: vec![],
-        },
-        rkube: config.rkube.clone(),
-        timeout: Duration::from_secs(180),
+    let node = NodeOptions {
+        backend: "vxlan".into(),
+        etcd_members: 3,
+        servers: 3,
+        services: false,
+        proxy_mode: None,
+        extra: vec![],
     };
-    let layout = crate::up::up(&options, progress)?;
-    let _guard = Guard(layout.clone(), config.rkube.clone());
+    let (layout, _guard) = crate::bench::up_guarded(&config.rkube, parent, &name, 1, node, progress)?;
 
     progress("[bench] failover: killing server n1 (the leader, every client's first choice)".into());
     let n1 = layout.node_pid(1);

@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::bench::{Guard, pause_pods, pod_netns};
+use crate::bench::{pause_pods, pod_netns};
 use crate::nodes::NodeOptions;
-use crate::up::UpOptions;
 use crate::{Error, Result};
 
 /// What a DNS probe measured from inside the pod.
@@ -43,23 +42,15 @@ pub(crate) fn measure_dns(
     progress: &mut dyn FnMut(String),
 ) -> Result<DnsFigures> {
     progress(format!("[bench] cluster DNS: 1-node cluster {name} with the proxy and DNS"));
-    let options = UpOptions {
-        name: name.to_owned(),
-        nodes: 1,
-        state_dir: Some(parent.join(name)),
-        node: NodeOptions {
-            backend: "vxlan".into(),
-            etcd_members: 0,
-            servers: 1,
-            services: true,
-            proxy_mode: None,
-            extra: vec![],
-        },
-        rkube: rkube.to_path_buf(),
-        timeout: Duration::from_secs(180),
+    let node = NodeOptions {
+        backend: "vxlan".into(),
+        etcd_members: 0,
+        servers: 1,
+        services: true,
+        proxy_mode: None,
+        extra: vec![],
     };
-    let layout = crate::up::up(&options, progress)?;
-    let guard = Guard(layout.clone(), rkube.to_path_buf());
+    let (layout, guard) = crate::bench::up_guarded(rkube, parent, name, 1, node, progress)?;
     let ips = pause_pods(&layout, &["n1"])?;
     let netns = pod_netns(&layout, ips[0])?;
     progress(format!("[bench] cluster DNS: querying from pod {}", ips[0]));
