@@ -28,6 +28,9 @@ pub(crate) struct NodeInfo {
     pub(crate) pods_with_required_anti_affinity: Vec<Arc<PodInfo>>,
     /// Normalized image name → size in bytes.
     pub(crate) images: HashMap<String, i64>,
+    /// Namespace → how many of `pods` are in it: spreading counts only pods of the incoming pod's namespace,
+    /// and most nodes have none of them, so they are skipped without looking at their pods.
+    pub(crate) namespaces: HashMap<String, usize>,
 }
 
 static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
@@ -54,7 +57,13 @@ impl NodeInfo {
             pods_with_affinity: Vec::new(),
             pods_with_required_anti_affinity: Vec::new(),
             images,
+            namespaces: HashMap::new(),
         }
+    }
+
+    /// Whether any pod here is in `namespace`.
+    pub(crate) fn has_pods_in(&self, namespace: &str) -> bool {
+        self.namespaces.contains_key(namespace)
     }
 
     /// The node's labels.
@@ -74,6 +83,7 @@ impl NodeInfo {
         if !pod.required_anti_affinity.is_empty() {
             self.pods_with_required_anti_affinity.push(pod.clone());
         }
+        *self.namespaces.entry(pod.namespace.clone()).or_default() += 1;
         self.pods.push(pod);
     }
 
@@ -91,6 +101,12 @@ impl NodeInfo {
         }
         self.pods_with_affinity.retain(|p| p.uid != uid);
         self.pods_with_required_anti_affinity.retain(|p| p.uid != uid);
+        if let Some(n) = self.namespaces.get_mut(&pod.namespace) {
+            *n -= 1;
+            if *n == 0 {
+                self.namespaces.remove(&pod.namespace);
+            }
+        }
         true
     }
 
@@ -336,6 +352,22 @@ pub(crate) mod tests {
         assert_eq!(n.requested, Resources::default());
         assert!(n.used_ports.is_empty());
         assert_eq!(n.allowed_pods, 110);
+    }
+
+    #[test]
+    fn namespace_counts_follow_pods_added_and_removed() {
+        let mut n = node("n", json!({"cpu": "4"}), json!({}));
+        let a1 = pod(json!({"metadata": {"name": "a1", "namespace": "a"}}));
+        let a2 = pod(json!({"metadata": {"name": "a2", "namespace": "a"}}));
+        let b = pod(json!({"metadata": {"name": "b", "namespace": "b"}}));
+        for p in [&a1, &a2, &b] {
+            n.add_pod(p.clone());
+        }
+        assert!(n.has_pods_in("a") && n.has_pods_in("b") && !n.has_pods_in("c"));
+        assert!(n.remove_pod(&a1.uid));
+        assert!(n.has_pods_in("a"), "a2 is still there");
+        assert!(n.remove_pod(&a2.uid) && !n.remove_pod(&a2.uid));
+        assert!(!n.has_pods_in("a") && n.has_pods_in("b"));
     }
 
     #[test]

@@ -98,9 +98,13 @@ fn eligible(constraints: &[Constraint], pod: &PodInfo, required: &Required, node
         && (!constraints.iter().any(|c| c.honor_taints) || taint_toleration::untolerated(pod, node).is_none())
 }
 
-fn count_matching(c: &Constraint, namespace: &str, pods: &[std::sync::Arc<PodInfo>]) -> i64 {
+fn count_matching(c: &Constraint, namespace: &str, node: &NodeInfo) -> i64 {
     let Some(sel) = &c.selector else { return 0 };
-    pods.iter().filter(|p| p.namespace == namespace && !p.terminating() && sel.matches(p.labels())).count() as i64
+    if !node.has_pods_in(namespace) {
+        return 0;
+    }
+    node.pods.iter().filter(|p| p.namespace == namespace && !p.terminating() && sel.matches(p.labels())).count()
+        as i64
 }
 
 /// Matching pods per topology value, for each `DoNotSchedule` constraint.
@@ -130,7 +134,7 @@ impl PreFilterState {
             }
             let labels = node.labels();
             for (i, c) in state.constraints.iter().enumerate() {
-                let n = count_matching(c, &pod.namespace, &node.pods);
+                let n = count_matching(c, &pod.namespace, node);
                 *state.counts[i].entry(labels[&c.key].clone()).or_insert(0) += n;
             }
         }
@@ -204,13 +208,19 @@ pub(crate) fn score(pod: &PodInfo, required: &Required, cache: &Cache, nodes: &[
     let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); constraints.len()];
     let mut weights = Vec::new();
     for (i, c) in constraints.iter().enumerate() {
-        for (n, _) in nodes.iter().zip(&ignored).filter(|(n, ig)| !**ig && has_key(n, c)) {
-            counts[i].insert(n.labels()[&c.key].as_str(), 0);
+        // Hostname domains are the nodes themselves: counted per scored node below, no map needed.
+        if c.key != HOSTNAME {
+            for (n, _) in nodes.iter().zip(&ignored).filter(|(n, ig)| !**ig && has_key(n, c)) {
+                counts[i].insert(n.labels()[&c.key].as_str(), 0);
+            }
         }
         let size = if c.key == HOSTNAME { ignored.iter().filter(|i| !**i).count() } else { counts[i].len() };
         weights.push(((size + 2) as f64).ln());
     }
-    for node in &cache.nodes {
+    // Domains other than hostnames gather the pods of every node in them; none of the scored nodes has such a
+    // key (the system default's zone on unlabelled nodes) leaves nothing to gather.
+    let gather = constraints.iter().enumerate().any(|(i, c)| c.key != HOSTNAME && !counts[i].is_empty());
+    for node in cache.nodes.iter().filter(|_| gather) {
         let policies_ok = (!constraints.iter().any(|c| c.honor_affinity) || required.matches(node))
             && (!constraints.iter().any(|c| c.honor_taints) || taint_toleration::untolerated(pod, node).is_none());
         if !policies_ok || (own && !constraints.iter().all(|c| has_key(node, c))) {
@@ -222,7 +232,7 @@ pub(crate) fn score(pod: &PodInfo, required: &Required, cache: &Cache, nodes: &[
             }
             let Some(v) = node.labels().get(&c.key) else { continue };
             if let Some(e) = counts[i].get_mut(v.as_str()) {
-                *e += count_matching(c, &pod.namespace, &node.pods);
+                *e += count_matching(c, &pod.namespace, node);
             }
         }
     }
@@ -239,7 +249,7 @@ pub(crate) fn score(pod: &PodInfo, required: &Required, cache: &Cache, nodes: &[
                     continue;
                 }
                 let cnt = if c.key == HOSTNAME {
-                    count_matching(c, &pod.namespace, &n.pods)
+                    count_matching(c, &pod.namespace, n)
                 } else {
                     counts[i].get(n.labels()[&c.key].as_str()).copied().unwrap_or(0)
                 };
