@@ -78,7 +78,7 @@ struct Task {
 }
 
 /// What one query returned.
-struct Page {
+pub(crate) struct Page {
     events: Vec<Event>,
     /// Every revision up to here has been examined.
     last: Revision,
@@ -122,26 +122,31 @@ impl Task {
     }
 }
 
+/// The next page of a watch. NOT INDEXED: walk the log by id (the rowid is still used), never by name then
+/// sort. The limit is written into the text and the previous value read by a subquery: SQLite 3.54 plans with a
+/// bound LIMIT's value and a join's bound key, so either makes it re-prepare the cached statement every poll.
+pub(crate) static POLL_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT l.id, l.name, l.created, l.deleted, l.create_revision, l.prev_revision, l.value,
+                (SELECT p.value FROM log AS p WHERE p.id = l.prev_revision)
+         FROM log AS l NOT INDEXED
+         WHERE l.id > ?1 AND l.id <= ?2 AND l.name >= ?3 AND l.name < ?4 ORDER BY l.id LIMIT {BATCH}"
+    )
+});
+
 /// Reads the next events under `prefix` after `last`, or fails with `Expired` if compaction has
 /// started deleting rows this watch has not read.
-fn poll(conn: &Connection, location: &str, prefix: &str, last: Revision) -> Result<Page> {
+pub(crate) fn poll(conn: &Connection, location: &str, prefix: &str, last: Revision) -> Result<Page> {
     let revs = read::revisions(conn, location)?;
     if revs.purged > last {
         return Err(Error::Expired { requested: last, compacted: revs.compacted });
     }
     let window_end = revs.current.min(last.saturating_add(SCAN_WINDOW));
     let map = |e| sqlerr::map(location, &format!("watch {prefix:?} after revision {last}"), e);
-    // NOT INDEXED: walk the log by id (the rowid is still used), never by name then sort.
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT l.id, l.name, l.created, l.deleted, l.create_revision, l.prev_revision, l.value, p.value
-             FROM log AS l NOT INDEXED LEFT JOIN log AS p ON p.id = l.prev_revision
-             WHERE l.id > ?1 AND l.id <= ?2 AND l.name >= ?3 AND l.name < ?4 ORDER BY l.id LIMIT ?5",
-        )
-        .map_err(map)?;
+    let mut stmt = conn.prepare_cached(&POLL_SQL).map_err(map)?;
     let end = prefix_end(prefix);
     let rows = stmt
-        .query_map(rusqlite::params![last, window_end, prefix, end, BATCH], |r| {
+        .query_map(rusqlite::params![last, window_end, prefix, end], |r| {
             Ok(Row {
                 id: r.get(0)?,
                 key: r.get(1)?,

@@ -238,9 +238,12 @@ fn apply(conn: &Connection, ops: &[&Op]) -> rusqlite::Result<(Vec<Result<Outcome
     Ok((outcomes, (rev > first).then_some(rev)))
 }
 
+/// The key's live row (a subquery, not a join: see `read::GET_SQL`).
+pub(crate) const LIVE_SQL: &str = "SELECT id, create_revision FROM log WHERE id = (SELECT id FROM current WHERE name = ?1)";
+
 /// The key's live row: (mod revision, create revision).
 fn live(conn: &Connection, key: &str) -> rusqlite::Result<Option<(Revision, Revision)>> {
-    conn.prepare_cached("SELECT l.id, l.create_revision FROM current c JOIN log l ON l.id = c.id WHERE c.name = ?1")?
+    conn.prepare_cached(LIVE_SQL)?
         .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
 }

@@ -72,3 +72,24 @@ fn a_batch_without_changes_commits_nothing_visible() {
     assert_eq!(*notify.borrow(), 0, "no revision was announced");
     assert_eq!(schema::revisions(&state.conn).expect("revisions").current, 0);
 }
+
+/// The statements every write and every watch poll runs stay prepared: none of them is planned against its
+/// bound values, which would make SQLite re-parse it on each execution.
+#[test]
+fn hot_statements_are_prepared_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (state, _notify) = state(&dir);
+    let conn = &state.conn;
+    let ops: Vec<Op> = (0..20).map(|i| Op::Create { key: format!("/k/{i}"), value: vec![1] }).collect();
+    for chunk in ops.chunks(5) {
+        let refs: Vec<&Op> = chunk.iter().collect();
+        super::apply(conn, &refs).expect("apply");
+        crate::read::get(conn, "test", "/k/1").expect("get");
+        crate::watch::poll(conn, "test", "/k/", 0).expect("poll");
+    }
+    for sql in [super::LIVE_SQL, crate::read::GET_SQL, crate::watch::POLL_SQL.as_str()] {
+        let stmt = conn.prepare_cached(sql).expect("cached");
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0, "re-prepared: {sql}");
+        assert!(stmt.get_status(rusqlite::StatementStatus::VmStep) > 0, "never ran: {sql}");
+    }
+}
