@@ -31,7 +31,17 @@ pub(crate) struct NodeInfo {
     /// Namespace → how many of `pods` are in it: spreading counts only pods of the incoming pod's namespace,
     /// and most nodes have none of them, so they are skipped without looking at their pods.
     pub(crate) namespaces: HashMap<String, usize>,
+    /// Whether the node has the `kubernetes.io/hostname` and `topology.kubernetes.io/zone` labels: read for
+    /// every scored node of every pod (spreading's system defaults), and the labels themselves are several heap
+    /// hops away, so with thousands of nodes each lookup is a cache miss.
+    pub(crate) has_hostname: bool,
+    pub(crate) has_zone: bool,
 }
+
+/// The label spreading's system default uses for hostnames.
+pub(crate) const HOSTNAME_LABEL: &str = "kubernetes.io/hostname";
+/// The label spreading's system default uses for zones.
+pub(crate) const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
 static EMPTY_LABELS: BTreeMap<String, String> = BTreeMap::new();
 
@@ -45,7 +55,14 @@ impl NodeInfo {
                 images.insert(normalize_image(name), img.size_bytes.unwrap_or(0));
             }
         }
+        let labels = node.metadata.labels.as_ref();
+        let (has_hostname, has_zone) = (
+            labels.is_some_and(|l| l.contains_key(HOSTNAME_LABEL)),
+            labels.is_some_and(|l| l.contains_key(ZONE_LABEL)),
+        );
         NodeInfo {
+            has_hostname,
+            has_zone,
             name: node.metadata.name.clone().unwrap_or_default(),
             node,
             allocatable,
@@ -58,6 +75,15 @@ impl NodeInfo {
             pods_with_required_anti_affinity: Vec::new(),
             images,
             namespaces: HashMap::new(),
+        }
+    }
+
+    /// Whether the node has label `key` (the two spreading keys without touching the labels).
+    pub(crate) fn has_label(&self, key: &str) -> bool {
+        match key {
+            HOSTNAME_LABEL => self.has_hostname,
+            ZONE_LABEL => self.has_zone,
+            _ => self.labels().contains_key(key),
         }
     }
 

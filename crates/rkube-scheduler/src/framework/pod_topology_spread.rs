@@ -16,7 +16,7 @@ use crate::podinfo::PodInfo;
 
 pub(crate) const NAME: &str = "PodTopologySpread";
 const CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
-const HOSTNAME: &str = "kubernetes.io/hostname";
+use crate::cache::{HOSTNAME_LABEL as HOSTNAME, ZONE_LABEL};
 
 /// One parsed constraint.
 #[derive(Clone, Debug)]
@@ -77,7 +77,7 @@ fn system_default(pod: &PodInfo, cache: &Cache) -> Vec<Constraint> {
     if !any || selector.selects_all() {
         return Vec::new();
     }
-    [(HOSTNAME, 3), ("topology.kubernetes.io/zone", 5)]
+    [(HOSTNAME, 3), (ZONE_LABEL, 5)]
         .into_iter()
         .map(|(key, max_skew)| Constraint {
             max_skew,
@@ -92,8 +92,7 @@ fn system_default(pod: &PodInfo, cache: &Cache) -> Vec<Constraint> {
 
 /// Whether the node counts for the constraints at all (policies, and every topology key present).
 fn eligible(constraints: &[Constraint], pod: &PodInfo, required: &Required, node: &NodeInfo) -> bool {
-    let labels = node.labels();
-    constraints.iter().all(|c| labels.contains_key(&c.key))
+    constraints.iter().all(|c| node.has_label(&c.key))
         && (!constraints.iter().any(|c| c.honor_affinity) || required.matches(node))
         && (!constraints.iter().any(|c| c.honor_taints) || taint_toleration::untolerated(pod, node).is_none())
 }
@@ -203,7 +202,7 @@ pub(crate) fn score(pod: &PodInfo, required: &Required, cache: &Cache, nodes: &[
         return vec![0; nodes.len()];
     }
     // System defaults do not require every topology key: a node missing one just skips that constraint.
-    let has_key = |n: &NodeInfo, c: &Constraint| n.labels().contains_key(&c.key);
+    let has_key = |n: &NodeInfo, c: &Constraint| n.has_label(&c.key);
     let ignored: Vec<bool> = nodes.iter().map(|n| own && !constraints.iter().all(|c| has_key(n, c))).collect();
     let mut counts: Vec<HashMap<&str, i64>> = vec![HashMap::new(); constraints.len()];
     let mut weights = Vec::new();
@@ -245,7 +244,8 @@ pub(crate) fn score(pod: &PodInfo, required: &Required, cache: &Cache, nodes: &[
             }
             let mut s = 0.0;
             for (i, c) in constraints.iter().enumerate() {
-                if !has_key(n, c) {
+                // No scored node has a domain for this key: it adds nothing anywhere.
+                if (c.key != HOSTNAME && counts[i].is_empty()) || !has_key(n, c) {
                     continue;
                 }
                 let cnt = if c.key == HOSTNAME {
