@@ -11,12 +11,11 @@ use kube::core::{Selector, SelectorExt};
 
 use super::node_affinity::Required;
 use super::{MAX_NODE_SCORE, Status, taint_toleration};
-use crate::cache::{Cache, NodeInfo};
+use crate::cache::{Cache, HOSTNAME_LABEL as HOSTNAME, NodeInfo, ZONE_LABEL};
 use crate::podinfo::PodInfo;
 
 pub(crate) const NAME: &str = "PodTopologySpread";
 const CONSTRAINTS_NOT_MATCH: &str = "node(s) didn't match pod topology spread constraints";
-use crate::cache::{HOSTNAME_LABEL as HOSTNAME, ZONE_LABEL};
 
 /// One parsed constraint.
 #[derive(Clone, Debug)]
