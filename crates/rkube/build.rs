@@ -11,8 +11,7 @@ use std::env;
 use std::path::PathBuf;
 
 fn main() {
-    let list = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default())
-        .join("link-order/agent-symbols.txt");
+    let list = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default()).join("link-order/agent-symbols.txt");
     println!("cargo:rerun-if-changed={}", list.display());
     println!("cargo:rerun-if-env-changed=RKUBE_NO_LINK_ORDER");
     // Only where the linker is LLD: Rust's default for x86_64-unknown-linux-gnu since 1.90 (GNU ld has no such
