@@ -99,14 +99,7 @@ fn run_backend(
 ) -> Result<BackendRun> {
     let name = format!("bn{}-{short}", std::process::id() % 100_000);
     progress(format!("[bench] {backend}: cluster {name}"));
-    let node = NodeOptions {
-        backend: backend.into(),
-        etcd_members: 0,
-        servers: 1,
-        services: false,
-        proxy_mode: None,
-        extra: vec![],
-    };
+    let node = NodeOptions::plain(backend, 1, 0, false);
     let (layout, guard) = up_guarded(&config.rkube, parent, &name, 3, node, progress)?;
     let ips = pause_pods(&layout, &["n1", "n2"])?;
     let (ns1, ns2) = (pod_netns(&layout, ips[0])?, pod_netns(&layout, ips[1])?);

@@ -76,14 +76,7 @@ fn time_to_ready(config: &HaBenchConfig, parent: &Path, run: usize) -> Result<Du
     let _guard = Guard(layout.clone(), config.rkube.clone());
     crate::net::create_cluster(&layout, 0)?;
     crate::net::create_node(&layout, 1)?;
-    let options = NodeOptions {
-        backend: "vxlan".into(),
-        etcd_members: 0,
-        servers: 1,
-        services: true,
-        proxy_mode: None,
-        extra: vec![],
-    };
+    let options = NodeOptions::plain("vxlan", 1, 0, true);
     let args = node_args(&layout, 1, &options);
     let began = Instant::now();
     let starting = spawn_node(&layout, &config.rkube, 1, &args)?;
@@ -105,14 +98,7 @@ struct Failover {
 fn failover(config: &HaBenchConfig, parent: &Path, progress: &mut dyn FnMut(String)) -> Result<Failover> {
     let name = format!("bh{}-ha", std::process::id() % 100_000);
     progress(format!("[bench] failover: cluster {name} (3 servers, 3 etcd members, 1 agent)"));
-    let node = NodeOptions {
-        backend: "vxlan".into(),
-        etcd_members: 3,
-        servers: 3,
-        services: false,
-        proxy_mode: None,
-        extra: vec![],
-    };
+    let node = NodeOptions::plain("vxlan", 3, 3, false);
     let (layout, _guard) = crate::bench::up_guarded(&config.rkube, parent, &name, 1, node, progress)?;
 
     progress("[bench] failover: killing server n1 (the leader, every client's first choice)".into());

@@ -28,6 +28,14 @@ pub struct NodeOptions {
     pub extra: Vec<String>,
 }
 
+impl NodeOptions {
+    /// `servers` servers on `etcd_members` etcd members (0: SQLite), the given backend, the default proxy mode and
+    /// no extra flags: what the benchmarks bring up.
+    pub fn plain(backend: &str, servers: u32, etcd_members: u32, services: bool) -> NodeOptions {
+        NodeOptions { backend: backend.into(), etcd_members, servers, services, proxy_mode: None, extra: vec![] }
+    }
+}
+
 /// Node `i`'s `rkube` arguments.
 pub fn node_args(layout: &Layout, i: u32, o: &NodeOptions) -> Vec<String> {
     let dir = layout.node_dir(i);

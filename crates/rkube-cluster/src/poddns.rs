@@ -42,14 +42,7 @@ pub(crate) fn measure_dns(
     progress: &mut dyn FnMut(String),
 ) -> Result<DnsFigures> {
     progress(format!("[bench] cluster DNS: 1-node cluster {name} with the proxy and DNS"));
-    let node = NodeOptions {
-        backend: "vxlan".into(),
-        etcd_members: 0,
-        servers: 1,
-        services: true,
-        proxy_mode: None,
-        extra: vec![],
-    };
+    let node = NodeOptions::plain("vxlan", 1, 0, true);
     let (layout, guard) = crate::bench::up_guarded(rkube, parent, name, 1, node, progress)?;
     let ips = pause_pods(&layout, &["n1"])?;
     let netns = pod_netns(&layout, ips[0])?;
