@@ -121,28 +121,30 @@ struct Timeline {
     running: Duration,
 }
 
-/// Waits until `want` pods of namespace `ns` satisfy `done`, with progress; returns when the last one did, and
+/// How far the pods must get before [`wait_pods`] returns.
+#[derive(Clone, Copy, PartialEq)]
+enum Stage {
+    Bound,
+    Running,
+}
+
+/// Waits until `want` pods of namespace `ns` reach `until`, with progress; returns when the last one did, and
 /// when the last of them was first seen, bound and Running (a pod that is done before it is seen running, as
-/// `bound` allows, leaves `running` at zero).
-async fn wait_pods(
-    c: &kube::Client,
-    ns: &str,
-    want: usize,
-    what: &str,
-    done: fn(&Pod) -> bool,
-) -> anyhow::Result<(Instant, Timeline)> {
+/// `Stage::Bound` allows, leaves `running` at zero).
+async fn wait_pods(c: &kube::Client, ns: &str, want: usize, until: Stage) -> anyhow::Result<(Instant, Timeline)> {
     let api: Api<Pod> = Api::namespaced(c.clone(), ns);
-    let (mut seen, mut bound_set, mut running_set, mut finished) =
-        (HashSet::new(), HashSet::new(), HashSet::new(), HashSet::new());
+    let (mut seen, mut bound_set, mut running_set) = (HashSet::new(), HashSet::new(), HashSet::new());
+    let what = if until == Stage::Bound { "bound" } else { "Running" };
+    let finished = |b: &HashSet<String>, r: &HashSet<String>| if until == Stage::Bound { b.len() } else { r.len() };
     let mut timeline = Timeline::default();
     let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
     let start = Instant::now();
     let mut last_report = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(600);
-    while finished.len() < want {
-        let next = tokio::time::timeout_at(deadline.into(), stream.try_next())
-            .await
-            .with_context(|| format!("only {} of {want} pods {what} after 10 minutes", finished.len()))?;
+    while finished(&bound_set, &running_set) < want {
+        let next = tokio::time::timeout_at(deadline.into(), stream.try_next()).await.with_context(|| {
+            format!("only {} of {want} pods {what} after 10 minutes", finished(&bound_set, &running_set))
+        })?;
         let event = next.context("watching pods")?.context("the pod watch ended")?;
         let p = match event {
             watcher::Event::Apply(p) | watcher::Event::InitApply(p) => p,
@@ -156,16 +158,13 @@ async fn wait_pods(
         if bound(&p) && bound_set.insert(name.clone()) && bound_set.len() == want {
             timeline.bound = at;
         }
-        if running(&p) && running_set.insert(name.clone()) && running_set.len() == want {
+        if running(&p) && running_set.insert(name) && running_set.len() == want {
             timeline.running = at;
-        }
-        if done(&p) {
-            finished.insert(name);
         }
         if last_report.elapsed() > Duration::from_secs(2) {
             eprintln!(
                 "[scheduling bench]   {}/{want} pods {what} ({} seen, {} bound, {} Running)",
-                finished.len(),
+                finished(&bound_set, &running_set),
                 seen.len(),
                 bound_set.len(),
                 running_set.len()
@@ -197,7 +196,7 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     let watch = {
         let c = c.clone();
         let want = cfg.pods;
-        tokio::spawn(async move { wait_pods(&c, "sched", want, "bound", bound).await })
+        tokio::spawn(async move { wait_pods(&c, "sched", want, Stage::Bound).await })
     };
     let api: Api<Pod> = Api::namespaced(c.clone(), "sched");
     let next = Arc::new(AtomicUsize::new(0));
@@ -230,14 +229,14 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     // The Deployment is timed on a settled cluster: the simulator still marks the first pods Running for a
     // while after the last binding, and that backlog of status writes is not the Deployment's.
     eprintln!("[scheduling bench] {nodes} nodes: waiting for the {} pods to be Running", cfg.pods);
-    wait_pods(&c, "sched", cfg.pods, "Running", running).await?;
+    wait_pods(&c, "sched", cfg.pods, Stage::Running).await?;
 
     eprintln!("[scheduling bench] {nodes} nodes: a Deployment of {} replicas", cfg.replicas);
     namespace(&c, "deploy").await?;
     let running_watch = {
         let c = c.clone();
         let want = cfg.replicas;
-        tokio::spawn(async move { wait_pods(&c, "deploy", want, "Running", running).await })
+        tokio::spawn(async move { wait_pods(&c, "deploy", want, Stage::Running).await })
     };
     let deployment: Deployment = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "big"},
