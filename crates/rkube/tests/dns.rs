@@ -58,9 +58,21 @@ spec:
 /// The stub upstream: `outside.example.` A 192.0.2.1; `big.example.` truncated over UDP and 60 A records over
 /// TCP; NXDOMAIN for anything else. Counts the queries it got over TCP.
 async fn stub_upstream(tcp_queries: Arc<AtomicUsize>) -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind stub udp");
-    let addr = udp.local_addr().expect("addr");
-    let tcp = TcpListener::bind(addr).await.expect("bind stub tcp on the same port");
+    // The kernel picks a free UDP port; the same TCP port may be taken by another test's connection, so try again
+    // with a fresh UDP port (a CI run once lost this race).
+    let mut attempt = 0;
+    let (udp, addr, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind stub udp");
+        let addr = udp.local_addr().expect("addr");
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, addr, tcp),
+            Err(e) if attempt < 20 => {
+                attempt += 1;
+                eprintln!("stub upstream: tcp {addr} taken ({e}), trying another port");
+            }
+            Err(e) => panic!("bind stub tcp on the same port as udp {addr}: {e}"),
+        }
+    };
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((n, peer)) = udp.recv_from(&mut buf).await {
