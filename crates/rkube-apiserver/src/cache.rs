@@ -10,8 +10,6 @@ use rkube_store::{EventKind, ListOptions, Revision, Store};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
-/// How many recent events are kept for watches that start slightly in the past.
-const HISTORY: usize = 10_000;
 /// Live events buffered per resource for watchers that have not taken them yet; one further behind catches
 /// up from the history.
 const LIVE_BUFFER: usize = 4096;
@@ -55,20 +53,51 @@ pub struct CacheEvent {
     pub revision: Revision,
 }
 
+/// What the cache keeps of one resource segment (`pods`, `leases`, ...) besides its objects.
+struct Segment {
+    /// The revision of the segment's last change.
+    changed: Revision,
+    /// The segment's recent events, oldest first.
+    history: VecDeque<Arc<CacheEvent>>,
+    /// Every change to the segment after this revision is in `history`.
+    start: Revision,
+}
+
 struct State {
     objects: BTreeMap<String, Arc<CachedObject>>,
-    /// The revision of the last change per resource segment (`clusterroles`, `services/specs`, ...).
-    changed: std::collections::HashMap<String, Revision>,
-    history: VecDeque<Arc<CacheEvent>>,
+    segments: std::collections::HashMap<String, Segment>,
     /// Every change up to this revision has been applied.
     revision: Revision,
-    /// Every change after this revision is in `history`.
-    history_start: Revision,
+    /// The revision of the last (re)load: a segment without changes since has lost no history after it.
+    loaded: Revision,
+}
+
+impl State {
+    /// Where a watch of `segment` after `revision` can start from: `None` if some of the events it needs are
+    /// no longer kept.
+    fn replay(&self, segment: &str, revision: Revision) -> Option<Vec<Arc<CacheEvent>>> {
+        if revision >= self.revision {
+            return Some(Vec::new());
+        }
+        match self.segments.get(segment) {
+            None => (revision >= self.loaded).then(Vec::new),
+            Some(seg) if revision < seg.start => None,
+            Some(seg) => {
+                // The history is in revision order.
+                let from = seg.history.partition_point(|e| e.revision <= revision);
+                Some(seg.history.range(from..).cloned().collect())
+            }
+        }
+    }
 }
 
 /// The cache itself. Cheap to share.
 pub struct Cache {
     prefix: String,
+    /// How many recent events are kept per resource for watches that start slightly in the past (or fell behind
+    /// the live events): per resource as upstream's cacher, so a burst of pod writes does not push the Leases'
+    /// or Services' history out.
+    history: usize,
     state: RwLock<State>,
     /// Live events per resource segment: a pod write wakes only pod watchers, not the hundred watchers of
     /// leases, events and other kinds (changed under the state lock, so subscribing under it loses nothing).
@@ -101,18 +130,19 @@ impl Cache {
     pub async fn start(
         store: Arc<dyn Store>,
         prefix: String,
+        history: usize,
         shutdown: watch::Receiver<bool>,
     ) -> rkube_store::Result<Arc<Cache>> {
         let (progress, _) = watch::channel(0);
         let (resets, _) = watch::channel(0);
         let cache = Arc::new(Cache {
             prefix: prefix.clone(),
+            history: history.max(1),
             state: RwLock::new(State {
                 objects: BTreeMap::new(),
-                changed: Default::default(),
-                history: VecDeque::new(),
+                segments: Default::default(),
                 revision: 0,
-                history_start: 0,
+                loaded: 0,
             }),
             events: Default::default(),
             progress,
@@ -146,14 +176,12 @@ impl Cache {
         };
         let mut st = self.write();
         st.objects = objects;
-        // After a reload every segment counts as changed.
-        let segments: Vec<String> = st.changed.keys().cloned().collect();
-        for seg in segments {
-            st.changed.insert(seg, revision);
+        // After a reload every segment counts as changed, and no history before it is kept.
+        for seg in st.segments.values_mut() {
+            *seg = Segment { changed: revision, history: VecDeque::new(), start: revision };
         }
-        st.history.clear();
         st.revision = revision;
-        st.history_start = revision;
+        st.loaded = revision;
         drop(st);
         self.resets.send_modify(|n| *n += 1);
         self.progress.send_replace(revision);
@@ -175,7 +203,7 @@ impl Cache {
 
     /// The revision of the last change under `<prefix>/<segment>/` (0 if none since start).
     pub fn last_change(&self, segment: &str) -> Revision {
-        self.read().changed.get(segment).copied().unwrap_or(0)
+        self.read().segments.get(segment).map_or(0, |s| s.changed)
     }
 
     /// A receiver that changes whenever the cache reloads (watchers end then).
@@ -218,19 +246,26 @@ impl Cache {
         events.entry(segment).or_insert_with(|| broadcast::channel(LIVE_BUFFER).0).subscribe()
     }
 
-    /// Starts a watch of `prefix` after `revision`: the retained events after it (of every resource: the
-    /// caller filters), then live ones of the resource `prefix` lies in.
+    /// Starts a watch of `prefix` after `revision`: the retained events after it of the resource `prefix` lies
+    /// in (the caller filters by the rest of the prefix), then its live ones.
     pub fn watch_from(&self, prefix: &str, revision: Revision) -> WatchStart {
         let st = self.read();
-        // Subscribing under the read lock: no event can be applied between the replay and the subscription.
-        let rx = self.subscribe(prefix);
-        if revision >= st.revision {
-            return WatchStart::Ok(Vec::new(), rx);
+        match st.replay(&self.segment_of(prefix), revision) {
+            // Subscribing under the read lock: no event can be applied between the replay and the subscription.
+            Some(replay) => WatchStart::Ok(replay, self.subscribe(prefix)),
+            None => WatchStart::TooOld,
         }
-        if revision < st.history_start {
-            return WatchStart::TooOld;
-        }
-        WatchStart::Ok(st.history.iter().filter(|e| e.revision > revision).cloned().collect(), rx)
+    }
+
+    /// Whether a watch of `prefix` after `revision` could start from the cache (see [`Cache::watch_from`]).
+    pub fn covers(&self, prefix: &str, revision: Revision) -> bool {
+        let st = self.read();
+        let segment = self.segment_of(prefix);
+        revision >= st.revision
+            || match st.segments.get(&segment) {
+                None => revision >= st.loaded,
+                Some(seg) => revision >= seg.start,
+            }
     }
 
     /// The current state as synthetic ADDED events (for watches without a resourceVersion) and a live receiver.
@@ -256,22 +291,23 @@ impl Cache {
         let segment = self.segment_of(&ev.kv.key);
         let mut st = self.write();
         let sender = self.events.lock().unwrap_or_else(|e| e.into_inner()).get(&segment).cloned();
-        match st.changed.get_mut(&segment) {
-            Some(r) => *r = revision,
-            None => {
-                st.changed.insert(segment, revision);
-            }
-        }
         let prev = match ev.kind {
             EventKind::Deleted => st.objects.remove(&ev.kv.key),
             _ => st.objects.insert(ev.kv.key.clone(), object.clone()),
         };
         let event = Arc::new(CacheEvent { kind: ev.kind, key: ev.kv.key, object, prev, revision });
-        st.history.push_back(event.clone());
-        if st.history.len() > HISTORY
-            && let Some(dropped) = st.history.pop_front()
+        let loaded = st.loaded;
+        let seg = st.segments.entry(segment).or_insert_with(|| Segment {
+            changed: revision,
+            history: VecDeque::new(),
+            start: loaded,
+        });
+        seg.changed = revision;
+        seg.history.push_back(event.clone());
+        if seg.history.len() > self.history
+            && let Some(dropped) = seg.history.pop_front()
         {
-            st.history_start = dropped.revision;
+            seg.start = dropped.revision;
         }
         st.revision = revision;
         // No receivers is fine: nobody is watching (and nothing is kept then).
@@ -344,3 +380,6 @@ async fn follow(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

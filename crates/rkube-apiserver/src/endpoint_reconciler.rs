@@ -195,7 +195,10 @@ mod tests {
         let (_tx, shutdown) = tokio::sync::watch::channel(false);
         // The sender is leaked so the cache's watch never sees a shutdown during the test.
         std::mem::forget(_tx);
-        let cache = crate::cache::Cache::start(store.clone(), "/registry/".into(), shutdown).await.unwrap();
+        let cache =
+            crate::cache::Cache::start(store.clone(), "/registry/".into(), crate::DEFAULT_WATCH_CACHE_SIZE, shutdown)
+                .await
+                .unwrap();
         let ranges = crate::services::ServiceRanges::parse("10.254.0.0/16").unwrap();
         let r = Registry::new(store, keys, cache, ranges);
         for ns in ["default", "kube-system"] {

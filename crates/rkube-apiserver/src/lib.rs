@@ -57,7 +57,13 @@ pub struct ApiServerConfig {
     pub pki: Arc<rkube_pki::Pki>,
     /// The service ClusterIP range and NodePort range.
     pub service_ranges: services::ServiceRanges,
+    /// Changes the watch cache keeps per resource (`--default-watch-cache-size`).
+    pub watch_cache_size: usize,
 }
+
+/// The default of `--default-watch-cache-size`: a few seconds of pod changes at the scheduling benchmark's rate,
+/// so a watcher that falls behind resumes from memory.
+pub const DEFAULT_WATCH_CACHE_SIZE: usize = 10_000;
 
 /// Errors that stop the API server from starting.
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +101,9 @@ pub async fn run(
     ready: signal::Sender<bool>,
 ) -> Result<(), Error> {
     let keys = KeyLayout::new(&config.key_prefix);
-    let cache = cache::Cache::start(store.clone(), format!("{}/", keys.prefix()), shutdown.clone()).await?;
+    let cache =
+        cache::Cache::start(store.clone(), format!("{}/", keys.prefix()), config.watch_cache_size, shutdown.clone())
+            .await?;
     let catalog = Arc::new(catalog::Catalog::default());
     let audiences = vec![rkube_auth::sa_token::DEFAULT_ISSUER.to_owned()];
     let tokens = rkube_auth::TokenIssuer::new(

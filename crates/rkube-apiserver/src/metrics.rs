@@ -22,6 +22,10 @@ struct Histogram {
 pub(crate) struct Metrics {
     totals: Mutex<BTreeMap<(String, String, u16), u64>>,
     durations: Mutex<BTreeMap<String, Histogram>>,
+    /// Watches fed from the store right now (they started behind the watch cache's history).
+    pub(crate) store_watches: std::sync::atomic::AtomicI64,
+    /// Watches that started (or resumed) behind the watch cache's history, since the server started.
+    pub(crate) store_watches_started: std::sync::atomic::AtomicU64,
 }
 
 fn verb_of(method: &Method) -> &'static str {
@@ -99,6 +103,16 @@ impl Metrics {
             out.push_str(&format!("apiserver_request_duration_seconds_sum{{verb=\"{verb}\"}} {}\n", h.sum));
             out.push_str(&format!("apiserver_request_duration_seconds_count{{verb=\"{verb}\"}} {}\n", h.count));
         }
+        out.push_str("# HELP rkube_apiserver_store_watches Watches read from the store because they resumed behind the watch cache's history; they move to the cache once it holds what they need.\n# TYPE rkube_apiserver_store_watches gauge\n");
+        out.push_str(&format!(
+            "rkube_apiserver_store_watches {}\n",
+            self.store_watches.load(std::sync::atomic::Ordering::Relaxed)
+        ));
+        out.push_str("# HELP rkube_apiserver_store_watches_total Watches that started behind the watch cache's history and were read from the store.\n# TYPE rkube_apiserver_store_watches_total counter\n");
+        out.push_str(&format!(
+            "rkube_apiserver_store_watches_total {}\n",
+            self.store_watches_started.load(std::sync::atomic::Ordering::Relaxed)
+        ));
         out
     }
 }

@@ -150,7 +150,24 @@ pub(crate) async fn serve(
 /// Where events come from: the cache (replay, then live), or the store for older revisions.
 enum Source {
     Cache(std::vec::IntoIter<Arc<CacheEvent>>, broadcast::Receiver<Arc<CacheEvent>>),
-    Store(rkube_store::WatchStream),
+    Store(rkube_store::WatchStream, #[allow(dead_code, reason = "held for its Drop")] StoreWatch),
+}
+
+/// Counts a watch in `rkube_apiserver_store_watches` while it reads from the store.
+struct StoreWatch(Arc<AppState>);
+
+impl StoreWatch {
+    fn new(app: &Arc<AppState>) -> Self {
+        app.metrics.store_watches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        app.metrics.store_watches_started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        StoreWatch(app.clone())
+    }
+}
+
+impl Drop for StoreWatch {
+    fn drop(&mut self) {
+        self.0.metrics.store_watches.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 fn to_cache_event(ev: rkube_store::Event) -> Option<Arc<CacheEvent>> {
@@ -202,7 +219,7 @@ async fn run(
             match cache.watch_from(&filter.prefix, rv) {
                 WatchStart::Ok(replay, rx) => Source::Cache(replay.into_iter(), rx),
                 WatchStart::TooOld => match app.registry.store().watch(&filter.prefix, rv).await {
-                    Ok(stream) => Source::Store(stream),
+                    Ok(stream) => Source::Store(stream, StoreWatch::new(&app)),
                     Err(rkube_store::Error::Expired { requested, compacted }) => {
                         let _ = tx.send(enc.event("ERROR", &ApiError::expired(requested, compacted).to_status())).await;
                         return;
@@ -218,6 +235,15 @@ async fn run(
     let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
     ticker.tick().await;
     loop {
+        // A watch fed by the store (it started, or fell, behind the cache's history) goes back to the cache as
+        // soon as the cache holds every event after the last one sent: reading the store means a query and a
+        // parse per event and watcher, where the cache parsed each event once for all.
+        if matches!(source, Source::Store(..))
+            && cache.covers(&filter.prefix, last_rv)
+            && let WatchStart::Ok(replay, rx) = cache.watch_from(&filter.prefix, last_rv)
+        {
+            source = Source::Cache(replay.into_iter(), rx);
+        }
         let next: Option<Arc<CacheEvent>> = match &mut source {
             Source::Cache(replay, rx) => match replay.next() {
                 Some(e) => Some(e),
@@ -242,7 +268,7 @@ async fn run(
                     _ = resets.changed() => return,
                 },
             },
-            Source::Store(stream) => tokio::select! {
+            Source::Store(stream, _) => tokio::select! {
                 r = stream.next() => match r {
                     Some(Ok(e)) => match to_cache_event(e) {
                         Some(e) => Some(e),

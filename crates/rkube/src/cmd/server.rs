@@ -56,6 +56,10 @@ pub(crate) struct ServerArgs {
     /// How long a node may go without renewing its Lease before it is marked NotReady/Unknown.
     #[arg(long, env = "RKUBE_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
     node_monitor_grace_period: std::time::Duration,
+    /// Changes kept in memory per resource for watches that resume from an older resourceVersion or fall behind
+    /// (upstream's flag of this name; rkube serves every watch from its cache, so at least 1).
+    #[arg(long, env = "RKUBE_DEFAULT_WATCH_CACHE_SIZE", default_value_t = rkube_apiserver::DEFAULT_WATCH_CACHE_SIZE, help_heading = "(listener)")]
+    default_watch_cache_size: usize,
     /// Host checks (as `rkube doctor` names them) whose FAIL only warns at start; `all` for every check.
     #[arg(long, env = "RKUBE_IGNORE_PREFLIGHT_ERRORS", value_delimiter = ',', help_heading = "(components)")]
     ignore_preflight_errors: Vec<String>,
@@ -87,6 +91,8 @@ struct ServerConfig {
     token: Option<crate::cmd::token::ServerToken>,
     /// `--cluster-signing-duration`.
     signing_duration: std::time::Duration,
+    /// `--default-watch-cache-size`.
+    watch_cache_size: usize,
 }
 
 fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
@@ -119,6 +125,12 @@ impl ServerArgs {
         }
         if self.cluster_signing_duration < std::time::Duration::from_secs(10) {
             problems.push("--cluster-signing-duration must be at least 10s (upstream's default is 8760h)".to_owned());
+        }
+        if self.default_watch_cache_size == 0 {
+            problems.push(
+                "--default-watch-cache-size must be at least 1: rkube serves every watch from its cache (upstream's 0 turns the cache off)"
+                    .to_owned(),
+            );
         }
         if self.node_monitor_grace_period.is_zero() {
             problems.push("--node-monitor-grace-period must be longer than 0s (upstream's default is 40s)".to_owned());
@@ -202,6 +214,7 @@ impl ServerArgs {
             agent,
             token,
             signing_duration: self.cluster_signing_duration,
+            watch_cache_size: self.default_watch_cache_size,
         })
     }
 }
@@ -292,6 +305,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         pki,
         service_ranges: rkube_apiserver::services::ServiceRanges::parse(&config.service_cidr)
             .map_err(|e| anyhow::anyhow!("--service-cidr: {e}"))?,
+        watch_cache_size: config.watch_cache_size,
     };
     let mut api = tokio::spawn(rkube_apiserver::run(api_config, store, shutdown.clone(), ready_tx));
     tokio::select! {

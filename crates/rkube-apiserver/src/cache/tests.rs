@@ -1,0 +1,58 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use rkube_store::memory::MemoryStore;
+use rkube_store::{Revision, Store};
+
+use super::{Cache, WatchStart};
+
+const HISTORY: usize = 100;
+
+async fn cache_over(store: Arc<MemoryStore>) -> (Arc<Cache>, tokio::sync::watch::Sender<bool>) {
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let cache = Cache::start(store, "/registry/".to_owned(), HISTORY, shutdown).await.expect("cache starts");
+    (cache, stop)
+}
+
+async fn put(store: &MemoryStore, key: &str, n: usize) -> Revision {
+    let value = format!(r#"{{"metadata":{{"name":"x{n}"}}}}"#).into_bytes();
+    match store.get(key).await.expect("get") {
+        Some(kv) => store.update(key, value, kv.mod_revision).await.expect("update").mod_revision,
+        None => store.create(key, value).await.expect("create").mod_revision,
+    }
+}
+
+fn replayed(start: WatchStart) -> Option<Vec<Revision>> {
+    match start {
+        WatchStart::Ok(events, _) => Some(events.iter().map(|e| e.revision).collect()),
+        WatchStart::TooOld => None,
+    }
+}
+
+#[tokio::test]
+async fn a_burst_of_one_resource_keeps_the_history_of_the_others() {
+    let store = Arc::new(MemoryStore::new());
+    let (cache, _stop) = cache_over(store.clone()).await;
+    let lease = put(&store, "/registry/leases/kube-node-lease/n1", 0).await;
+    let before_burst = put(&store, "/registry/leases/kube-node-lease/n1", 1).await;
+    let mut last = 0;
+    for n in 0..HISTORY + 10 {
+        last = put(&store, &format!("/registry/pods/default/p{}", n % 50), n).await;
+    }
+    assert!(cache.wait_for(last, Duration::from_secs(10)).await, "the cache applies the burst");
+
+    // Leases changed twice, long before the pods' burst: a watch of them from before both still replays both.
+    assert_eq!(replayed(cache.watch_from("/registry/leases/", lease - 1)), Some(vec![lease, before_burst]));
+    assert_eq!(replayed(cache.watch_from("/registry/leases/kube-node-lease/", before_burst)), Some(vec![]));
+    assert!(cache.covers("/registry/leases/", lease - 1));
+    // The pods' own history holds only the last HISTORY events.
+    assert!(!cache.covers("/registry/pods/", before_burst));
+    assert!(replayed(cache.watch_from("/registry/pods/", before_burst)).is_none());
+    let recent = replayed(cache.watch_from("/registry/pods/default/", last - 3)).expect("recent pod events are kept");
+    assert_eq!(recent, vec![last - 2, last - 1, last]);
+    // A resource never written since the cache loaded has lost nothing after the load.
+    assert!(cache.covers("/registry/services/", 0));
+    assert_eq!(replayed(cache.watch_from("/registry/configmaps/", 0)), Some(vec![]));
+    assert_eq!(cache.last_change("pods"), last);
+    assert_eq!(cache.last_change("leases"), before_burst);
+}
