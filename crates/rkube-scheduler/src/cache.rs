@@ -36,6 +36,10 @@ pub(crate) struct NodeInfo {
     /// hops away, so with thousands of nodes each lookup is a cache miss.
     pub(crate) has_hostname: bool,
     pub(crate) has_zone: bool,
+    /// `spec.unschedulable`, and whether `spec.taints` is non-empty: the first filters of every pod read them on
+    /// every node, and most nodes are neither cordoned nor tainted (the same cache misses as the labels).
+    pub(crate) unschedulable: bool,
+    pub(crate) has_taints: bool,
 }
 
 /// The label spreading's system default uses for hostnames.
@@ -60,9 +64,12 @@ impl NodeInfo {
             labels.is_some_and(|l| l.contains_key(HOSTNAME_LABEL)),
             labels.is_some_and(|l| l.contains_key(ZONE_LABEL)),
         );
+        let spec = node.spec.as_ref();
         NodeInfo {
             has_hostname,
             has_zone,
+            unschedulable: spec.and_then(|s| s.unschedulable).unwrap_or(false),
+            has_taints: spec.and_then(|s| s.taints.as_ref()).is_some_and(|t| !t.is_empty()),
             name: node.metadata.name.clone().unwrap_or_default(),
             node,
             allocatable,

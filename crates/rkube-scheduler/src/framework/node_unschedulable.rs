@@ -12,7 +12,7 @@ pub(crate) const NAME: &str = "NodeUnschedulable";
 const REASON: &str = "node(s) were unschedulable";
 
 pub(crate) fn filter(pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
-    if !node.node.spec.as_ref().and_then(|s| s.unschedulable).unwrap_or(false) {
+    if !node.unschedulable {
         return Ok(());
     }
     let taint =

@@ -101,8 +101,7 @@ fn count_matching(c: &Constraint, namespace: &str, node: &NodeInfo) -> i64 {
     if !node.has_pods_in(namespace) {
         return 0;
     }
-    node.pods.iter().filter(|p| p.namespace == namespace && !p.terminating() && sel.matches(p.labels())).count()
-        as i64
+    node.pods.iter().filter(|p| p.namespace == namespace && !p.terminating() && sel.matches(p.labels())).count() as i64
 }
 
 /// Matching pods per topology value, for each `DoNotSchedule` constraint.

@@ -21,6 +21,9 @@ fn tolerations(pod: &PodInfo) -> &[Toleration] {
 }
 
 fn taints(node: &NodeInfo) -> &[Taint] {
+    if !node.has_taints {
+        return &[];
+    }
     node.node.spec.as_ref().and_then(|s| s.taints.as_deref()).unwrap_or(&[])
 }
 
