@@ -61,6 +61,32 @@ fn track_managed_fields(
     rkube_ssa::update(old, &new, &req, &schema)
 }
 
+/// The object an update starts from: the watch cache's copy (shared, not cloned) or one read from the store.
+enum Current {
+    Cached(Arc<crate::cache::CachedObject>),
+    Stored(Value),
+}
+
+impl std::ops::Deref for Current {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        match self {
+            Current::Cached(o) => &o.value,
+            Current::Stored(v) => v,
+        }
+    }
+}
+
+impl Current {
+    fn into_owned(self) -> Value {
+        match self {
+            Current::Cached(o) => o.value.clone(),
+            Current::Stored(v) => v,
+        }
+    }
+}
+
 /// The query of a list.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
@@ -683,15 +709,21 @@ impl Registry {
             optimistic = false;
             let from_cache = cached.is_some();
             let current = match cached {
-                Some(o) => Some((o.value.clone(), o.revision)),
+                Some(o) => {
+                    let revision = o.revision;
+                    Some((Current::Cached(o), revision))
+                }
                 None => match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
-                    Some(kv) => Some((parse_stored(def, name, &kv)?, kv.mod_revision)),
+                    Some(kv) => Some((Current::Stored(parse_stored(def, name, &kv)?), kv.mod_revision)),
                     None => None,
                 },
             };
-            let mut wanted = or_retry!(from_cache, desire(current.as_ref().map(|(v, _)| v)));
+            let mut wanted = or_retry!(from_cache, desire(current.as_ref().map(|(v, _)| &**v)));
             or_retry!(from_cache, check_type(def, &mut wanted));
-            or_retry!(from_cache, self.check_fields(&mut wanted, ctx));
+            // A binding is the server's own change of a stored pod: it has no client fields to check.
+            if subresource != Some("binding") {
+                or_retry!(from_cache, self.check_fields(&mut wanted, ctx));
+            }
             match meta_str(&wanted, "name") {
                 Some(n) if n == name => {}
                 Some(n) if !n.is_empty() => {
@@ -728,16 +760,16 @@ impl Registry {
             // Bindings are the server's own write of spec.nodeName: upstream neither validates them as a pod
             // update (nodeName is otherwise immutable) nor records a field manager for them.
             let binding = subresource == Some("binding");
-            let mut new = if binding { new } else { track_managed_fields(def, Some(&old), new, subresource, ctx) };
+            let mut new = if binding { new } else { track_managed_fields(def, Some(&*old), new, subresource, ctx) };
             let mut causes = validate_object_meta(&new);
             causes.extend(rkube_ssa::validate_managed_fields(&new));
             if !binding {
-                causes.extend(strategy.validate(&new, Some(&old)));
+                causes.extend(strategy.validate(&new, Some(&*old)));
                 causes.extend(rkube_validation::validate_with(
                     &def.group,
                     &def.resource,
                     &new,
-                    Some(&old),
+                    Some(&*old),
                     &self.validation,
                 ));
             }
@@ -758,7 +790,7 @@ impl Registry {
                     continue;
                 }
                 // Upstream skips writes that change nothing: the resourceVersion stays.
-                return Ok((old, false));
+                return Ok((old.into_owned(), false));
             }
             if ctx.dry_run {
                 return Ok((new, false));
