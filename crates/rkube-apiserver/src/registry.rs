@@ -58,7 +58,7 @@ fn track_managed_fields(
     let req = rkube_ssa::Request::new(&manager, &api_version, &def.kind, &now)
         .with_subresource(subresource.unwrap_or_default())
         .with_reset_fields(&reset);
-    rkube_ssa::update(old, &new, &req, &schema)
+    rkube_ssa::update_owned(old, new, &req, &schema)
 }
 
 /// The object an update starts from: the watch cache's copy (shared, not cloned) or one read from the store.

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::compare::compare;
+use crate::compare::compare_normalized;
 use crate::conflicts::{Conflict, Conflicts};
 use crate::error::ApplyError;
 use crate::fieldset::FieldSet;
@@ -14,7 +14,7 @@ use crate::merge::merge;
 use crate::remove::remove_items;
 use crate::request::Request;
 use crate::schema::Schema;
-use crate::typed::{ensure_named_fields_are_members, fieldset, normalized, validate, without_managed_fields};
+use crate::typed::{ensure_named_fields_are_members, fieldset, validate, without_managed_fields};
 use crate::update::{run_update, strip_set};
 use crate::value;
 
@@ -89,7 +89,7 @@ fn apply_inner(
     let live_obj = live.cloned().unwrap_or_else(|| Value::Object(Map::new()));
     if managers.is_empty() {
         // Fields set before anyone applied belong to someone, so that dropping them takes a conflict.
-        managers = run_update(&zero, &live_obj, managers, BEFORE_FIRST_APPLY, req, schema)
+        managers = run_update(None, &live_obj, managers, BEFORE_FIRST_APPLY, req, schema)
             .map_err(|e| ApplyError::Internal(format!("failed to create manager for existing fields: {e}")))?;
     }
     if applied.pointer("/metadata/managedFields").is_some_and(|m| !m.is_null()) {
@@ -121,9 +121,7 @@ fn apply_inner(
         merged = prune(&merged, &managers, &last.fields, schema);
     }
 
-    let lhs = normalized(&without_managed_fields(&live_obj), &zero);
-    let rhs = normalized(&without_managed_fields(&merged), &zero);
-    let cmp = compare(&lhs, &rhs, schema)
+    let cmp = compare_normalized(&live_obj, &merged, &zero, schema)
         .map_err(|e| ApplyError::Internal(format!("failed to compare objects: {e}")))?
         .filtered(req.reset_fields);
     let changed = cmp.changed();
@@ -147,12 +145,13 @@ fn apply_inner(
     }
     for (k, e) in managers.iter_mut() {
         if *k != key {
-            e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+            e.fields.remove_all(&changed);
+            e.fields.remove_all(&cmp.removed);
         }
     }
     managers.retain(|_, e| !e.fields.is_empty());
     if let Some(e) = managers.get_mut(&key) {
-        e.fields = e.fields.difference(&strip_set());
+        e.fields.remove_all(strip_set());
     }
     managers.retain(|_, e| !e.fields.is_empty());
 

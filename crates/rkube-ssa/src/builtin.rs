@@ -87,30 +87,48 @@ impl BuiltinSchema {
     }
 }
 
-/// A path seen by field names only; list items become `None`.
-fn names(path: &[PathElement]) -> Vec<Option<&str>> {
-    path.iter()
-        .map(|pe| match pe {
-            PathElement::Field(n) => Some(n.as_str()),
-            _ => None,
-        })
-        .collect()
+/// The last segments of a path by field name (list items are `None`) and its length: all the rules look
+/// at. Kept on the stack, as the diff asks the schema at every map and list of every write.
+#[derive(Clone, Copy)]
+struct Names<'a> {
+    /// `last[0]` is the last segment.
+    last: [Option<&'a str>; TAIL],
+    len: usize,
 }
 
-/// The `i`-th segment from the end (1 = last), or `None` (a list item or before the root).
-fn back<'a>(s: &[Option<&'a str>], i: usize) -> Option<&'a str> {
-    s.len().checked_sub(i).and_then(|j| s[j])
+/// How far back the rules look.
+const TAIL: usize = 3;
+
+fn names(path: &[PathElement]) -> Names<'_> {
+    let mut last = [None; TAIL];
+    for (slot, pe) in last.iter_mut().zip(path.iter().rev()) {
+        if let PathElement::Field(n) = pe {
+            *slot = Some(n.as_str());
+        }
+    }
+    Names { last, len: path.len() }
+}
+
+impl Names<'_> {
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+/// The `i`-th segment from the end (1 = last, at most `TAIL`), or `None` (a list item or before the root).
+fn back<'a>(s: &Names<'a>, i: usize) -> Option<&'a str> {
+    if (1..=s.len.min(TAIL)).contains(&i) { s.last[i - 1] } else { None }
 }
 
 /// Whether the segment `i` from the end is a list item.
-fn is_item(s: &[Option<&str>], i: usize) -> bool {
-    s.len().checked_sub(i).is_some_and(|j| s[j].is_none())
+fn is_item(s: &Names<'_>, i: usize) -> bool {
+    (1..=s.len.min(TAIL)).contains(&i) && s.last[i - 1].is_none()
 }
 
 const CONTAINER_LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
 /// Whether the path's last field belongs to a container (`...containers[name=x].<field>`).
-fn in_container(s: &[Option<&str>]) -> bool {
+fn in_container(s: &Names<'_>) -> bool {
     is_item(s, 2) && back(s, 3).is_some_and(|n| CONTAINER_LISTS.contains(&n))
 }
 
@@ -136,7 +154,7 @@ impl Schema for BuiltinSchema {
                 }
             }
             Some("ports") if in_container(&s) => keys(&["containerPort", "protocol"]),
-            Some("ports") if self.is("", "Service") && s == [Some("spec"), Some("ports")] => {
+            Some("ports") if self.is("", "Service") && s.len() == 2 && back(&s, 2) == Some("spec") => {
                 keys(&["port", "protocol"])
             }
             Some("env") if in_container(&s) => keys(&["name"]),

@@ -129,6 +129,62 @@ impl FieldSet {
         FieldSet { members, children }
     }
 
+    /// `self = self.union(&other)`, reusing both sets' nodes.
+    pub(crate) fn union_with(&mut self, other: FieldSet) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        self.members.extend(other.members);
+        for (pe, child) in other.children {
+            match self.children.get_mut(&pe) {
+                Some(mine) => mine.union_with(child),
+                None => {
+                    self.children.insert(pe, child);
+                }
+            }
+        }
+    }
+
+    /// `self = self.difference(other)`, in place: only the paths of `other` are visited.
+    pub(crate) fn remove_all(&mut self, other: &FieldSet) {
+        self.remove_members(other);
+        for (pe, theirs) in &other.children {
+            if let Some(mine) = self.children.get_mut(pe) {
+                mine.remove_all(theirs);
+                if mine.is_empty() {
+                    self.children.remove(pe);
+                }
+            }
+        }
+    }
+
+    /// `self = self.recursive_difference(other)`, in place.
+    pub(crate) fn remove_recursively(&mut self, other: &FieldSet) {
+        self.remove_members(other);
+        for pe in &other.members {
+            self.children.remove(pe);
+        }
+        for (pe, theirs) in &other.children {
+            if let Some(mine) = self.children.get_mut(pe) {
+                mine.remove_recursively(theirs);
+                if mine.is_empty() {
+                    self.children.remove(pe);
+                }
+            }
+        }
+    }
+
+    fn remove_members(&mut self, other: &FieldSet) {
+        if other.members.len() < self.members.len() {
+            for pe in &other.members {
+                self.members.remove(pe);
+            }
+        } else {
+            self.members.retain(|pe| !other.members.contains(pe));
+        }
+    }
+
     /// Every member path, in upstream's iteration order: this level's members first, then each child's paths.
     pub fn paths(&self) -> Vec<FieldPath> {
         let mut out = Vec::new();

@@ -117,20 +117,22 @@ fn emit(s: &FieldSet, include_self: bool, out: &mut String) {
 }
 
 fn to_map(s: &FieldSet) -> Map<String, Value> {
-    let mut m = Map::new();
-    for e in entries(s) {
-        let (pe, inner) = match e {
-            Entry::Member(pe) => (pe, Map::new()),
-            Entry::Child(pe, c) => (pe, to_map(c)),
-            Entry::Both(pe, c) => {
-                let mut inner = to_map(c);
-                inner.insert(".".to_owned(), Value::Object(Map::new()));
-                (pe, inner)
-            }
-        };
-        m.insert(pe.serialize(), Value::Object(inner));
-    }
-    m
+    // Collected rather than inserted one by one: a sorted map is then built in bulk.
+    entries(s)
+        .into_iter()
+        .map(|e| {
+            let (pe, inner) = match e {
+                Entry::Member(pe) => (pe, Map::new()),
+                Entry::Child(pe, c) => (pe, to_map(c)),
+                Entry::Both(pe, c) => {
+                    let mut inner = to_map(c);
+                    inner.insert(".".to_owned(), Value::Object(Map::new()));
+                    (pe, inner)
+                }
+            };
+            (pe.serialize(), Value::Object(inner))
+        })
+        .collect()
 }
 
 /// Reads one level: the subset below it (`None` when nothing is below) and whether the level is a member.

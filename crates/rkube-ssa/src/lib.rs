@@ -3,6 +3,7 @@
 //!
 //! - [`update`] recomputes managedFields for every create, update and non-apply patch: the writer's
 //!   `operation: Update` entry owns what it added or changed, and other managers lose those fields.
+//!   [`update_owned`] does the same on an object the caller hands over, without copying it.
 //! - [`apply`] handles `PATCH` with `application/apply-patch+yaml`: merge per the [`Schema`], prune fields
 //!   the applier dropped, fail with [`Conflicts`] (409) unless forced, record the `operation: Apply` entry.
 //! - [`fieldset`] and [`FieldSet`]'s FieldsV1 (de)serialization give the owned-field sets in upstream's format.
@@ -31,6 +32,7 @@ mod skeleton;
 mod typed;
 mod update;
 mod value;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -51,4 +53,4 @@ pub use path::{FieldPath, PathElement, field_path, path_string};
 pub use request::{Request, reset_fields_for};
 pub use schema::{DeducedSchema, ListType, MapType, Schema};
 pub use typed::fieldset;
-pub use update::update;
+pub use update::{update, update_owned};

@@ -52,7 +52,10 @@ impl PathElement {
 
     /// The FieldsV1 form: `f:name`, `k:{"name":"nginx"}`, `v:"x"`, `i:0`.
     pub fn serialize(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(match self {
+            PathElement::Field(name) => 2 + name.len(),
+            _ => 32,
+        });
         match self {
             // Field names are written raw (upstream uses WriteRaw); JSON escaping happens when the key is written.
             PathElement::Field(name) => {

@@ -158,6 +158,7 @@ fn ensure_named(set: &FieldSet, schema: &dyn Schema, path: &mut FieldPath) -> Fi
 /// `v` as upstream's typed object holds it, so that diffs see the same fields: for a typed kind (one with a
 /// non-empty zero value) nulls are dropped, as Go's decoding drops them for optional fields, and the zero
 /// value is filled in where absent (an omitted `spec.template.metadata` is an empty struct upstream).
+#[cfg(test)]
 pub(crate) fn normalized(v: &Value, zero: &Value) -> Value {
     let mut out = v.clone();
     if zero.as_object().is_some_and(|z| !z.is_empty()) {
@@ -167,6 +168,7 @@ pub(crate) fn normalized(v: &Value, zero: &Value) -> Value {
     out
 }
 
+#[cfg(test)]
 fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
@@ -178,6 +180,7 @@ fn drop_nulls(v: &mut Value) {
     }
 }
 
+#[cfg(test)]
 fn fill(v: &mut Value, zero: &Value) {
     if let (Value::Object(m), Value::Object(z)) = (v, zero) {
         for (k, zv) in z {

@@ -2,9 +2,11 @@
 //! writer takes ownership of every field it added or changed, other managers lose those fields and any
 //! removed ones, and the writer's Update entry gets the current time.
 
+use std::sync::LazyLock;
+
 use serde_json::Value;
 
-use crate::compare::compare;
+use crate::compare::compare_normalized;
 use crate::fieldset::FieldSet;
 use crate::managed::{
     ManagedFieldsEntry, Managers, Operation, cap_update_managers, decode, identifier, is_reset, set_list, set_on,
@@ -12,31 +14,33 @@ use crate::managed::{
 use crate::path::field_path;
 use crate::request::Request;
 use crate::schema::Schema;
-use crate::typed::{normalized, without_managed_fields};
 
 /// Upstream keeps at most this many Update managers; older ones merge into `ancient-changes`.
 const MAX_UPDATE_MANAGERS: usize = 10;
 
 /// Fields nobody owns: identity and server-set metadata (upstream's strip-meta manager).
-pub(crate) fn strip_set() -> FieldSet {
-    FieldSet::from_paths(
-        [
-            &["apiVersion"][..],
-            &["kind"],
-            &["metadata"],
-            &["metadata", "name"],
-            &["metadata", "namespace"],
-            &["metadata", "creationTimestamp"],
-            &["metadata", "selfLink"],
-            &["metadata", "uid"],
-            &["metadata", "clusterName"],
-            &["metadata", "generation"],
-            &["metadata", "managedFields"],
-            &["metadata", "resourceVersion"],
-        ]
-        .into_iter()
-        .map(field_path),
-    )
+pub(crate) fn strip_set() -> &'static FieldSet {
+    static STRIP: LazyLock<FieldSet> = LazyLock::new(|| {
+        FieldSet::from_paths(
+            [
+                &["apiVersion"][..],
+                &["kind"],
+                &["metadata"],
+                &["metadata", "name"],
+                &["metadata", "namespace"],
+                &["metadata", "creationTimestamp"],
+                &["metadata", "selfLink"],
+                &["metadata", "uid"],
+                &["metadata", "clusterName"],
+                &["metadata", "generation"],
+                &["metadata", "managedFields"],
+                &["metadata", "resourceVersion"],
+            ]
+            .into_iter()
+            .map(field_path),
+        )
+    });
+    &STRIP
 }
 
 /// The object to store after a create (`live` = `None`), update or non-apply patch: `new` with
@@ -48,6 +52,11 @@ pub(crate) fn strip_set() -> FieldSet {
 /// An existing object without managedFields stays without (only an apply starts tracking it). If the
 /// objects cannot be diffed (list items without keys), the live managedFields are kept.
 pub fn update(live: Option<&Value>, new: &Value, req: &Request<'_>, schema: &dyn Schema) -> Value {
+    update_owned(live, new.clone(), req, schema)
+}
+
+/// [`update`] taking the new object by value: the same result, without copying the object.
+pub fn update_owned(live: Option<&Value>, mut new: Value, req: &Request<'_>, schema: &dyn Schema) -> Value {
     let new_mf = new.pointer("/metadata/managedFields");
     let live_mf = live.and_then(|l| l.pointer("/metadata/managedFields"));
     let managers = if !req.subresource.is_empty() {
@@ -60,24 +69,23 @@ pub fn update(live: Option<&Value>, new: &Value, req: &Request<'_>, schema: &dyn
             _ => decode(live_mf).unwrap_or_default(),
         }
     };
-    let mut out = new.clone();
-    set_list(&mut out, None);
+    set_list(&mut new, None);
     let exists = live.and_then(|l| l.pointer("/metadata/uid")).and_then(Value::as_str).is_some_and(|u| !u.is_empty());
     if managers.is_empty() && exists {
-        return out;
+        return new;
     }
-    let zero = schema.empty_object();
-    match run_update(live.unwrap_or(&zero), &out, managers, req.manager, req, schema) {
-        Ok(m) => set_on(&mut out, &m),
-        Err(_) => set_list(&mut out, live_mf.cloned()),
+    match run_update(live, &new, managers, req.manager, req, schema) {
+        Ok(m) => set_on(&mut new, &m),
+        Err(_) => set_list(&mut new, live_mf.cloned()),
     }
-    out
+    new
 }
 
-/// One Update by `manager` from `before` to `after` over `managers` (upstream's update chain below the
-/// skip-non-applied manager): diff, take the changed fields from everyone, give them to the writer.
+/// One Update by `manager` from `before` (`None`: the kind's empty object) to `after` over `managers`
+/// (upstream's update chain below the skip-non-applied manager): diff, take the changed fields from
+/// everyone, give them to the writer.
 pub(crate) fn run_update(
-    before: &Value,
+    before: Option<&Value>,
     after: &Value,
     mut managers: Managers,
     manager: &str,
@@ -86,29 +94,29 @@ pub(crate) fn run_update(
 ) -> Result<Managers, String> {
     let manager = if manager.is_empty() { "unknown" } else { manager };
     let zero = schema.empty_object();
-    let lhs = normalized(&without_managed_fields(before), &zero);
-    let rhs = normalized(&without_managed_fields(after), &zero);
-    let cmp = compare(&lhs, &rhs, schema)?.filtered(req.reset_fields);
-    let changed = cmp.changed();
+    let cmp = compare_normalized(before.unwrap_or(&zero), after, &zero, schema)?.filtered(req.reset_fields);
+    let mut changed = cmp.added;
+    changed.union_with(cmp.modified);
     for e in managers.values_mut() {
-        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+        e.fields.remove_all(&changed);
+        e.fields.remove_all(&cmp.removed);
     }
     managers.retain(|_, e| !e.fields.is_empty());
-    let own = changed.difference(&strip_set());
+    let mut own = changed;
+    own.remove_all(strip_set());
     // The writer's entry (and time) only moves when it took fields; removing fields alone changes nothing.
     if !own.is_empty() {
         let key = identifier(manager, Operation::Update, req.api_version, req.subresource);
-        let fields = match managers.get(&key) {
-            Some(previous) => own.union(&previous.fields),
-            None => own,
-        };
+        if let Some(previous) = managers.remove(&key) {
+            own.union_with(previous.fields);
+        }
         let entry = ManagedFieldsEntry {
             manager: manager.to_owned(),
             operation: Operation::Update,
             api_version: req.api_version.to_owned(),
             subresource: req.subresource.to_owned(),
             time: Some(req.now.to_owned()),
-            fields,
+            fields: own,
         };
         managers.insert(key, entry);
     }

@@ -1,8 +1,11 @@
 //! Scenario tests across apply and update, with the shared helpers they use.
 
 mod applies;
+mod bench;
 mod deployment;
+mod fast_paths;
 mod lists;
+mod reference;
 mod updates;
 mod upstream_cases;
 
