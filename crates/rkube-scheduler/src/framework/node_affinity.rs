@@ -61,6 +61,10 @@ impl Required {
 
     /// Whether the node satisfies the pod's nodeSelector and required affinity.
     pub(crate) fn matches(&self, node: &NodeInfo) -> bool {
+        // Most pods have neither: then the node's labels, a cache miss per node, are not read at all.
+        if self.selector.is_empty() && self.terms.is_none() {
+            return true;
+        }
         let labels = node.labels();
         self.selector.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.terms.as_ref().is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)))
