@@ -73,21 +73,20 @@ struct State {
 }
 
 impl State {
-    /// Where a watch of `segment` after `revision` can start from: `None` if some of the events it needs are
-    /// no longer kept.
+    /// Whether every change of `segment` after `revision` is still kept.
+    fn covers(&self, segment: &str, revision: Revision) -> bool {
+        revision >= self.revision || revision >= self.segments.get(segment).map_or(self.loaded, |s| s.start)
+    }
+
+    /// The kept changes of `segment` after `revision`, or `None` if some of them are no longer kept.
     fn replay(&self, segment: &str, revision: Revision) -> Option<Vec<Arc<CacheEvent>>> {
-        if revision >= self.revision {
-            return Some(Vec::new());
+        if !self.covers(segment, revision) {
+            return None;
         }
-        match self.segments.get(segment) {
-            None => (revision >= self.loaded).then(Vec::new),
-            Some(seg) if revision < seg.start => None,
-            Some(seg) => {
-                // The history is in revision order.
-                let from = seg.history.partition_point(|e| e.revision <= revision);
-                Some(seg.history.range(from..).cloned().collect())
-            }
-        }
+        let Some(seg) = self.segments.get(segment) else { return Some(Vec::new()) };
+        // The history is in revision order.
+        let from = seg.history.partition_point(|e| e.revision <= revision);
+        Some(seg.history.range(from..).cloned().collect())
     }
 }
 
@@ -259,13 +258,7 @@ impl Cache {
 
     /// Whether a watch of `prefix` after `revision` could start from the cache (see [`Cache::watch_from`]).
     pub fn covers(&self, prefix: &str, revision: Revision) -> bool {
-        let st = self.read();
-        let segment = self.segment_of(prefix);
-        revision >= st.revision
-            || match st.segments.get(&segment) {
-                None => revision >= st.loaded,
-                Some(seg) => revision >= seg.start,
-            }
+        self.read().covers(&self.segment_of(prefix), revision)
     }
 
     /// The current state as synthetic ADDED events (for watches without a resourceVersion) and a live receiver.
