@@ -239,7 +239,6 @@ async fn run(
         // soon as the cache holds every event after the last one sent: reading the store means a query and a
         // parse per event and watcher, where the cache parsed each event once for all.
         if matches!(source, Source::Store(..))
-            && cache.covers(&filter.prefix, last_rv)
             && let WatchStart::Ok(replay, rx) = cache.watch_from(&filter.prefix, last_rv)
         {
             source = Source::Cache(replay.into_iter(), rx);
