@@ -23,6 +23,10 @@ fn metric(s: &Server, name: &str) -> Option<i64> {
 #[test]
 fn a_watch_behind_the_cache_reads_the_store_then_moves_to_the_cache_losing_nothing() {
     let s = Server::start_with(&["--default-watch-cache-size", "20"]);
+    // The root-CA controller writes a ConfigMap into every namespace; once it is there, only this test's writes follow.
+    common::eventually(&s, 30, "kube-root-ca.crt in default", || {
+        s.kubectl("1.33", &["get", "configmap", "kube-root-ca.crt"]).status.success()
+    });
     s.ok("1.33", &["create", "configmap", "c0"]);
     let rv0 = s.ok("1.33", &["get", "configmap", "c0", "-o", "jsonpath={.metadata.resourceVersion}"]);
     let out = s.kubectl_stdin("1.33", &["create", "-f", "-"], &config_maps(1, 41));
