@@ -111,6 +111,11 @@ impl PreFilterState {
         if !pod.required_affinity.is_empty() && !self.satisfies_affinity(pod, node) {
             return Err(Status::unresolvable(NAME, AFFINITY_NOT_MATCH));
         }
+        // Upstream's PreFilter skip: nothing left to check. Reading the node's labels would be a cache miss per
+        // node per pod (5000 nodes: ~4% of the server's CPU) for no answer.
+        if pod.required_anti_affinity.is_empty() && self.existing_anti_affinity.is_empty() {
+            return Ok(());
+        }
         let labels = node.labels();
         let hit = |counts: &TopologyCounts, key: &str| {
             labels.get(key).is_some_and(|v| counts.get(&(key.to_owned(), v.clone())).copied().unwrap_or(0) > 0)

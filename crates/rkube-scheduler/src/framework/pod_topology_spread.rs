@@ -171,6 +171,10 @@ impl PreFilterState {
     }
 
     pub(crate) fn filter(&self, pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
+        // Without constraints the node's labels (a cache miss per node per pod) are not read at all.
+        if self.constraints.is_empty() {
+            return Ok(());
+        }
         let labels = node.labels();
         for (i, c) in self.constraints.iter().enumerate() {
             let Some(value) = labels.get(&c.key) else {
