@@ -143,11 +143,12 @@ fn limit_ranges_and_resource_quotas_admit_as_upstream() {
     let out = s.kubectl_stdin("1.33", &["-n", "q", "create", "-f", "-"], &pod("second", "200m"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("exceeded quota: rq, requested: pods=1, used: pods=1, limited: pods=1"), "{err}");
-    // kube-root-ca.crt (published by the controllers) may already count against configmaps=2.
-    let before: usize = s.ok("1.33", &["-n", "q", "get", "cm", "-o", "name"]).lines().count();
-    for i in before..2 {
-        s.ok("1.33", &["-n", "q", "create", "configmap", &format!("c{i}")]);
-    }
+    // kube-root-ca.crt (published by the controllers into every namespace) counts against configmaps=2: wait
+    // for it, so that it cannot arrive between the count and the refused create.
+    common::eventually(&s, 30, "kube-root-ca.crt in q", || {
+        s.kubectl("1.33", &["-n", "q", "get", "configmap", "kube-root-ca.crt"]).status.success()
+    });
+    s.ok("1.33", &["-n", "q", "create", "configmap", "c1"]);
     let err = s.fails("1.33", &["-n", "q", "create", "configmap", "one-too-many"]);
     assert!(
         err.contains("exceeded quota: rq, requested: configmaps=1, used: configmaps=2, limited: configmaps=2"),
