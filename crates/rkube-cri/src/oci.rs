@@ -271,6 +271,7 @@ pub fn host_architecture() -> &'static str {
 const BUSYBOX: &str = "/usr/bin/busybox";
 
 /// The applets `busybox_image` links in `/bin`.
+#[rustfmt::skip]
 pub const BUSYBOX_APPLETS: &[&str] = &[
     "sh", "echo", "cat", "sleep", "ls", "wget", "nc", "httpd", "hostname", "env", "id", "true", "false", "kill", "ps",
     "mkdir", "touch", "test", "[", "grep", "date", "rm", "cp", "mv", "ln", "head", "tail", "wc", "sed", "awk",

@@ -91,8 +91,7 @@ async fn container_logs_from_the_runtime() {
     // Instance 0 exits; instance 1 (restart count 1) prints, waits for a signal file, prints and exits.
     // The stderr line is written after the stdout line has been copied to the log (the sleep), because the
     // runtime copies the two streams concurrently and their order in the file is otherwise not fixed.
-    let first =
-        run_container(&rt, &pod, "main", 0, "echo first-instance; sleep 0.3; echo to-stderr >&2; exit 3").await;
+    let first = run_container(&rt, &pod, "main", 0, "echo first-instance; sleep 0.3; echo to-stderr >&2; exit 3").await;
     eventually("instance 0 to exit", Duration::from_secs(20), || async {
         (state(&rt, &first).await == api::ContainerState::ContainerExited as i32).then_some(())
     })

@@ -74,10 +74,9 @@ impl ApiServer {
         let server = ApiServer { child, dir };
         match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(()) => Ok(server),
-            Err(e) => Err(format!(
-                "({e})\n{}",
-                std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()
-            )),
+            Err(e) => {
+                Err(format!("({e})\n{}", std::fs::read_to_string(server.dir.join("server.log")).unwrap_or_default()))
+            }
         }
     }
 

@@ -239,13 +239,12 @@ fn apply(conn: &Connection, ops: &[&Op]) -> rusqlite::Result<(Vec<Result<Outcome
 }
 
 /// The key's live row (a subquery, not a join: see `read::GET_SQL`).
-pub(crate) const LIVE_SQL: &str = "SELECT id, create_revision FROM log WHERE id = (SELECT id FROM current WHERE name = ?1)";
+pub(crate) const LIVE_SQL: &str =
+    "SELECT id, create_revision FROM log WHERE id = (SELECT id FROM current WHERE name = ?1)";
 
 /// The key's live row: (mod revision, create revision).
 fn live(conn: &Connection, key: &str) -> rusqlite::Result<Option<(Revision, Revision)>> {
-    conn.prepare_cached(LIVE_SQL)?
-        .query_row([key], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()
+    conn.prepare_cached(LIVE_SQL)?.query_row([key], |r| Ok((r.get(0)?, r.get(1)?))).optional()
 }
 
 fn insert(

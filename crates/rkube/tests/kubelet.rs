@@ -443,8 +443,7 @@ impl Restarted {
             .stderr(std::fs::File::create(s.dir.path().join("server-2.log")).expect("log file"));
         let log = s.dir.path().join("server-2.log");
         let child = common::spawn_until_ready(&mut cmd, 90, &|| std::fs::read_to_string(&log).unwrap_or_default());
-        let r = Restarted { child };
-        r
+        Restarted { child }
     }
 }
 
