@@ -169,7 +169,9 @@ mod tests {
         assert!(is_available(&pod, 10, at(1010)));
         assert!(is_active(&pod));
         let mut done = pod.clone();
-        done.status.as_mut().map(|s| s.phase = Some("Succeeded".into()));
+        if let Some(s) = done.status.as_mut() {
+            s.phase = Some("Succeeded".into());
+        }
         assert!(!is_active(&done));
     }
 

@@ -129,9 +129,9 @@ impl<K: Eq + Hash + Clone + Send + 'static> WorkQueue<K> {
         self.notify.notify_waiters();
     }
 
-    /// How many keys wait (for tests and logs).
+    /// How many keys wait (for tests).
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.lock().queue.len()
     }
 }
@@ -146,17 +146,17 @@ mod tests {
         q.add(1);
         q.add(1);
         q.add(2);
-        assert_eq!(q.len(), 2);
+        assert_eq!(q.waiting(), 2);
         let k = q.get().await;
         assert_eq!(k, Some(1));
         q.add(1); // while processing: not handed out twice
         assert_eq!(q.get().await, Some(2));
-        assert_eq!(q.len(), 0);
+        assert_eq!(q.waiting(), 0);
         q.done(&1);
         assert_eq!(q.get().await, Some(1));
         q.done(&1);
         q.done(&2);
-        assert_eq!(q.len(), 0);
+        assert_eq!(q.waiting(), 0);
     }
 
     #[tokio::test]
