@@ -97,6 +97,8 @@ fn chunked_lists_page_through_everything() {
 #[test]
 fn watch_sees_added_modified_deleted() {
     let s = Server::start();
+    // Listed before the watch starts: once kubectl prints it, the watch follows from the list's revision.
+    s.ok("1.33", &["create", "configmap", "w0"]);
     let mut child = std::process::Command::new(common::kubectl_path("1.33").expect("kubectl 1.33"))
         .arg("--kubeconfig")
         .arg(&s.kubeconfig)
@@ -112,26 +114,51 @@ fn watch_sees_added_modified_deleted() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("kubectl watch");
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    let stdout = child.stdout.take().expect("kubectl stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut text = String::new();
+    let mut read_until = |want: &dyn Fn(&str) -> bool, what: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    text.push_str(&line);
+                    text.push('\n');
+                    if want(&line) {
+                        return;
+                    }
+                }
+                Err(_) => panic!("kubectl's watch did not print {what} within 30 s:\n{text}"),
+            }
+        }
+    };
+    let named = |name: &'static str, event: &'static str| {
+        move |l: &str| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.first() == Some(&event) && cols.get(1) == Some(&name)
+        }
+    };
+    read_until(&named("w0", "ADDED"), "the listed w0");
     s.ok("1.33", &["create", "configmap", "w", "--from-literal=v=1"]);
     s.ok("1.33", &["patch", "configmap", "w", "--type=merge", "-p", r#"{"data":{"v":"2"}}"#]);
     s.ok("1.33", &["delete", "configmap", "w"]);
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    read_until(&named("w", "DELETED"), "w's deletion");
     let _ = child.kill();
-    let out = child.wait_with_output().expect("watch output");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let _ = child.wait();
     let events: Vec<String> = text
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .filter(|cols| cols.get(1) == Some(&"w"))
-        .map(|cols| cols[0].to_owned())
+        .map(|cols| format!("{} {}", cols[0], cols.get(2).unwrap_or(&"")))
         .collect();
-    assert_eq!(
-        events,
-        vec!["ADDED", "MODIFIED", "DELETED"],
-        "watch output:\n{text}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(events, vec!["ADDED 1", "MODIFIED 2", "DELETED 2"], "watch output:\n{text}");
 }
 
 #[test]
