@@ -109,12 +109,6 @@ fn names(path: &[PathElement]) -> Names<'_> {
     Names { last, len: path.len() }
 }
 
-impl Names<'_> {
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
 /// The `i`-th segment from the end (1 = last, at most `TAIL`), or `None` (a list item or before the root).
 fn back<'a>(s: &Names<'a>, i: usize) -> Option<&'a str> {
     if (1..=s.len.min(TAIL)).contains(&i) { s.last[i - 1] } else { None }
@@ -139,7 +133,7 @@ fn keys(k: &[&str]) -> ListType {
 impl Schema for BuiltinSchema {
     fn list_type(&self, path: &[PathElement]) -> ListType {
         let s = names(path);
-        let top_status = s.len() == 2 && back(&s, 2) == Some("status");
+        let top_status = s.len == 2 && back(&s, 2) == Some("status");
         match back(&s, 1) {
             // ObjectMeta, in every kind (custom resources too).
             Some("finalizers") if back(&s, 2) == Some("metadata") => ListType::Set,
@@ -154,7 +148,7 @@ impl Schema for BuiltinSchema {
                 }
             }
             Some("ports") if in_container(&s) => keys(&["containerPort", "protocol"]),
-            Some("ports") if self.is("", "Service") && s.len() == 2 && back(&s, 2) == Some("spec") => {
+            Some("ports") if self.is("", "Service") && s.len == 2 && back(&s, 2) == Some("spec") => {
                 keys(&["port", "protocol"])
             }
             Some("env") if in_container(&s) => keys(&["name"]),
@@ -163,7 +157,7 @@ impl Schema for BuiltinSchema {
             Some("claims") if back(&s, 2) == Some("resources") => keys(&["name"]),
             Some("volumes") => keys(&["name"]),
             // ServiceAccount's own list is atomic; pod specs merge by name.
-            Some("imagePullSecrets") if s.len() == 1 => ListType::Atomic,
+            Some("imagePullSecrets") if s.len == 1 => ListType::Atomic,
             Some("imagePullSecrets") => keys(&["name"]),
             Some("hostAliases") => keys(&["ip"]),
             Some("topologySpreadConstraints") => keys(&["topologyKey", "whenUnsatisfiable"]),
@@ -175,8 +169,8 @@ impl Schema for BuiltinSchema {
             Some("resourceClaimStatuses") if top_status => keys(&["name"]),
             Some("addresses") if top_status && self.is("", "Node") => keys(&["type"]),
             Some("podCIDRs") if self.is("", "Node") => ListType::Set,
-            Some("secrets") if s.len() == 1 && self.is("", "ServiceAccount") => keys(&["name"]),
-            Some("webhooks") if s.len() == 1 => keys(&["name"]),
+            Some("secrets") if s.len == 1 && self.is("", "ServiceAccount") => keys(&["name"]),
+            Some("webhooks") if s.len == 1 => keys(&["name"]),
             Some("matchConditions") if back(&s, 3) == Some("webhooks") => keys(&["name"]),
             Some("drivers") if self.is("storage.k8s.io", "CSINode") => keys(&["name"]),
             Some("volumeLifecycleModes") => ListType::Set,
@@ -192,7 +186,7 @@ impl Schema for BuiltinSchema {
             return match back(&s, 2) {
                 Some("ownerReferences") if back(&s, 3) == Some("metadata") => MapType::Atomic,
                 Some("imagePullSecrets") if self.known => MapType::Atomic,
-                Some("secrets") if self.known && s.len() == 2 => MapType::Atomic,
+                Some("secrets") if self.known && s.len == 2 => MapType::Atomic,
                 _ => MapType::Struct,
             };
         }
@@ -222,16 +216,16 @@ impl Schema for BuiltinSchema {
                 | "claimRef"
                 | "dataSource",
             ) => MapType::Atomic,
-            Some("involvedObject" | "regarding" | "related" | "roleRef") if s.len() == 1 => MapType::Atomic,
-            Some("target") if s.len() == 1 && self.is("", "Binding") => MapType::Atomic,
+            Some("involvedObject" | "regarding" | "related" | "roleRef") if s.len == 1 => MapType::Atomic,
+            Some("target") if s.len == 1 && self.is("", "Binding") => MapType::Atomic,
             Some("port") if back(&s, 2) == Some("service") => MapType::Atomic,
             Some("resource") if matches!(back(&s, 2), Some("defaultBackend" | "backend")) => MapType::Atomic,
-            Some("data" | "binaryData" | "stringData") if s.len() == 1 => MapType::Map,
+            Some("data" | "binaryData" | "stringData") if s.len == 1 => MapType::Map,
             Some("limits" | "requests") if back(&s, 2) == Some("resources") => MapType::Map,
             Some(
                 "capacity" | "allocatable" | "hard" | "used" | "overhead" | "volumeAttributes" | "attachmentMetadata",
             ) => MapType::Map,
-            Some("parameters") if s.len() == 1 => MapType::Map,
+            Some("parameters") if s.len == 1 => MapType::Map,
             _ => MapType::Struct,
         }
     }

@@ -155,45 +155,6 @@ fn ensure_named(set: &FieldSet, schema: &dyn Schema, path: &mut FieldPath) -> Fi
     out
 }
 
-/// `v` as upstream's typed object holds it, so that diffs see the same fields: for a typed kind (one with a
-/// non-empty zero value) nulls are dropped, as Go's decoding drops them for optional fields, and the zero
-/// value is filled in where absent (an omitted `spec.template.metadata` is an empty struct upstream).
-#[cfg(test)]
-pub(crate) fn normalized(v: &Value, zero: &Value) -> Value {
-    let mut out = v.clone();
-    if zero.as_object().is_some_and(|z| !z.is_empty()) {
-        drop_nulls(&mut out);
-    }
-    fill(&mut out, zero);
-    out
-}
-
-#[cfg(test)]
-fn drop_nulls(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(drop_nulls);
-        }
-        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
-        _ => {}
-    }
-}
-
-#[cfg(test)]
-fn fill(v: &mut Value, zero: &Value) {
-    if let (Value::Object(m), Value::Object(z)) = (v, zero) {
-        for (k, zv) in z {
-            match m.get_mut(k) {
-                Some(existing) => fill(existing, zv),
-                None => {
-                    m.insert(k.clone(), zv.clone());
-                }
-            }
-        }
-    }
-}
-
 /// `v` without `metadata.managedFields`, which never take part in diffs.
 pub(crate) fn without_managed_fields(v: &Value) -> Value {
     let mut out = v.clone();

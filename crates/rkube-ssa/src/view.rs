@@ -1,7 +1,7 @@
 //! A value as a diff sees it, normalized lazily: the same answers as cloning the object, removing
-//! `metadata.managedFields`, dropping nulls and filling in the kind's zero value (`typed::normalized`), but
-//! without copying anything. Creates and updates diff every write, so the copies were a large share of
-//! the API server's CPU.
+//! `metadata.managedFields`, dropping nulls and filling in the kind's zero value (as the test oracle's
+//! `tests::reference::normalized` does), but without copying anything. Creates and updates diff every write,
+//! so the copies were a large share of the API server's CPU.
 
 use serde_json::{Map, Value};
 

@@ -8,7 +8,7 @@ use super::reference;
 use super::*;
 use crate::compare::compare_normalized;
 use crate::schema::Schema;
-use crate::typed::{normalized, without_managed_fields};
+use crate::typed::without_managed_fields;
 use crate::{DeducedSchema, reset_fields_for, update, update_owned};
 
 /// The new diff of normalized objects equals the reference's diff of normalized copies.
@@ -16,8 +16,8 @@ fn same_diff(before: &Value, after: &Value, schema: &dyn Schema) {
     let zero = schema.empty_object();
     let got = compare_normalized(before, after, &zero, schema);
     let want = reference::compare(
-        &normalized(&without_managed_fields(before), &zero),
-        &normalized(&without_managed_fields(after), &zero),
+        &reference::normalized(&without_managed_fields(before), &zero),
+        &reference::normalized(&without_managed_fields(after), &zero),
         schema,
     );
     match (got, want) {

@@ -12,7 +12,7 @@ use crate::managed::{
 use crate::path::{FieldPath, PathElement, path_string};
 use crate::request::Request;
 use crate::schema::{Kind, ListType, MapType, Schema, is_empty_container, item_element, kind};
-use crate::typed::{normalized, without_managed_fields};
+use crate::typed::without_managed_fields;
 use crate::update::strip_set;
 use crate::value;
 
@@ -252,4 +252,40 @@ fn run_update(
     }
     cap_update_managers(&mut managers, MAX_UPDATE_MANAGERS);
     Ok(managers)
+}
+
+/// `v` as upstream's typed object holds it, so that diffs see the same fields: for a typed kind (one with a
+/// non-empty zero value) nulls are dropped, as Go's decoding drops them for optional fields, and the zero
+/// value is filled in where absent (an omitted `spec.template.metadata` is an empty struct upstream).
+pub(super) fn normalized(v: &Value, zero: &Value) -> Value {
+    let mut out = v.clone();
+    if zero.as_object().is_some_and(|z| !z.is_empty()) {
+        drop_nulls(&mut out);
+    }
+    fill(&mut out, zero);
+    out
+}
+
+fn drop_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
+    }
+}
+
+fn fill(v: &mut Value, zero: &Value) {
+    if let (Value::Object(m), Value::Object(z)) = (v, zero) {
+        for (k, zv) in z {
+            match m.get_mut(k) {
+                Some(existing) => fill(existing, zv),
+                None => {
+                    m.insert(k.clone(), zv.clone());
+                }
+            }
+        }
+    }
 }
