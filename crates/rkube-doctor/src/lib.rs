@@ -158,7 +158,10 @@ pub fn check_host(host: &dyn Host, config: &Config) -> Vec<Finding> {
     let mut out = Vec::new();
     checks::kernel::run(host, config, &mut out);
     checks::cgroups::run(host, &mut out);
-    checks::sysctl::run(host, &mut out);
+    // Forwarding, br_netfilter and rp_filter matter where pods run; a server without the agent routes none.
+    if config.role != Role::Server {
+        checks::sysctl::run(host, &mut out);
+    }
     checks::iptables::run(host, config, &mut out);
     checks::security::run(host, &mut out);
     if !config.skip_ports {
@@ -232,6 +235,10 @@ mod tests {
         let f = run_all(&h, &config).await;
         assert_eq!(crate::exit_code(&f), 0);
         assert!(f.iter().any(|x| x.status == Status::Warn && x.seen.ends_with("(ignored)")));
+        // A control-plane-only server forwards no pod traffic: the node's sysctls are not its business.
+        let f = run_all(&h, &Config { role: Role::Server, ..Config::default() }).await;
+        assert_eq!(crate::exit_code(&f), 0, "{f:?}");
+        assert!(!f.iter().any(|x| x.check == "net.ipv4.ip_forward"));
 
         let ports = |c: &Config| -> Vec<String> {
             crate::check_host(&h, c).into_iter().filter(|x| x.group == "ports").map(|x| x.check).collect()
