@@ -1,7 +1,10 @@
-//! The scheduling benchmark: a real `rkube server` (API server, scheduler and controllers in one process)
-//! with thousands of simulated nodes (`rkube sim nodes`, a separate process), loaded with pods created by
-//! kube-rs clients; measures pods bound per second, the time for a large Deployment to be fully Running,
-//! and the server's memory at that scale. Compared with upstream's scheduler_perf floors from the issue.
+//! The scheduling benchmark: a real `rkube server` (API server, scheduler and controllers in one process, as
+//! rkube runs by default) and thousands of simulated nodes (`rkube sim nodes`, a second process), loaded with
+//! pods created by kube-rs clients; measures pods bound per second, the time for a large Deployment to be
+//! fully Running, and the server's memory at that scale. One more run at the largest size moves the
+//! controllers into a process of their own (`--disable-controller-manager` and `rkube controller-manager`,
+//! as upstream runs them) to measure their memory and CPU alone. Compared with upstream's scheduler_perf
+//! floors from the issue.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -43,6 +46,8 @@ pub struct SchedulingBenchConfig {
 #[derive(Debug, Default, Clone)]
 struct Figures {
     nodes: usize,
+    /// Whether the controllers ran in a process of their own.
+    apart: bool,
     register: Duration,
     created_per_s: f64,
     bound_per_s: f64,
@@ -51,18 +56,22 @@ struct Figures {
     /// When the Deployment's last pod was created, bound and Running, from the watch's start.
     deployment: Timeline,
     rss_kb: u64,
+    /// The controller manager's RSS after the Deployment (when apart).
+    cm_rss_kb: u64,
     /// The server's CPU time per pod, from the first create to the last binding.
     server_cpu_per_pod: Duration,
+    /// The controller manager's, over the same span.
+    cm_cpu_per_pod: Duration,
     /// The simulator's, over the same span.
     sim_cpu_per_pod: Duration,
     /// The bench's own (its clients and watch), over the same span.
     bench_cpu_per_pod: Duration,
 }
 
-/// The simulator process, stopped by PID on drop.
-struct Sim(Child);
+/// A helper process (simulator, controller manager), stopped by PID on drop.
+struct Helper(Child);
 
-impl Drop for Sim {
+impl Drop for Helper {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -77,21 +86,22 @@ impl Drop for Sim {
     }
 }
 
-fn start_sim(rkube: &Path, kubeconfig: &Path, nodes: usize) -> anyhow::Result<Sim> {
+/// Starts `rkube <args> --kubeconfig K` and waits for a line holding `marker` on its stdout.
+fn start_helper(rkube: &Path, kubeconfig: &Path, args: &[&str], marker: &'static str) -> anyhow::Result<Helper> {
     let mut child = Command::new(rkube)
-        .args(["sim", "nodes", "--count", &nodes.to_string()])
+        .args(args)
         .arg("--kubeconfig")
         .arg(kubeconfig)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .context("starting rkube sim nodes")?;
-    let stdout = child.stdout.take().context("simulator stdout")?;
-    let sim = Sim(child);
-    let ready = wait_for_line(stdout, "ready");
-    anyhow::ensure!(ready.recv().unwrap_or(false), "the simulator exited before its nodes were ready");
-    Ok(sim)
+        .with_context(|| format!("starting rkube {}", args.join(" ")))?;
+    let stdout = child.stdout.take().context("helper stdout")?;
+    let helper = Helper(child);
+    let ready = wait_for_line(stdout, marker);
+    anyhow::ensure!(ready.recv().unwrap_or(false), "rkube {} exited before it was ready", args.join(" "));
+    Ok(helper)
 }
 
 fn pod(i: usize) -> Pod {
@@ -181,12 +191,23 @@ async fn wait_pods(c: &kube::Client, ns: &str, want: usize, until: Stage) -> any
     Ok((Instant::now(), timeline))
 }
 
-async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usize) -> anyhow::Result<Figures> {
-    let mut f = Figures { nodes, ..Figures::default() };
+async fn measure(
+    cfg: &SchedulingBenchConfig,
+    server: &ServerProcess,
+    nodes: usize,
+    apart: bool,
+) -> anyhow::Result<Figures> {
+    let mut f = Figures { nodes, apart, ..Figures::default() };
     eprintln!("[scheduling bench] {nodes} nodes: registering simulated nodes");
     let t = Instant::now();
-    let sim = start_sim(&cfg.rkube, &server.kubeconfig, nodes)?;
+    let sim = start_helper(&cfg.rkube, &server.kubeconfig, &["sim", "nodes", "--count", &nodes.to_string()], "ready")?;
     f.register = t.elapsed();
+    // No status port: the bench reads the process's RSS and CPU from /proc.
+    let cm = match apart {
+        true => Some(start_helper(&cfg.rkube, &server.kubeconfig, &["controller-manager", "--secure-port", "0"], "is ready")?),
+        false => None,
+    };
+    let cm_cpu = || cm.as_ref().map(|c| cpu_time(c.0.id())).unwrap_or_default();
     let c = client(&server.kubeconfig).await?;
 
     eprintln!("[scheduling bench] {nodes} nodes: creating {} pods with {} clients", cfg.pods, cfg.clients);
@@ -199,7 +220,8 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     // Creates read the answer as a PodLite too: the full Pod is decoded by nobody (see podlite.rs).
     let pods = kube::core::Request::new(<Pod as kube::Resource>::url_path(&(), Some("sched")));
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before = (cpu_time(server.child.id()), cpu_time(sim.0.id()), cpu_time(std::process::id()));
+    let cpu_before =
+        (cpu_time(server.child.id()), cpu_time(sim.0.id()), cpu_time(std::process::id()), cm_cpu());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..cfg.clients {
@@ -226,6 +248,7 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     f.server_cpu_per_pod = per_pod(cpu_time(server.child.id()), cpu_before.0);
     f.sim_cpu_per_pod = per_pod(cpu_time(sim.0.id()), cpu_before.1);
     f.bench_cpu_per_pod = per_pod(cpu_time(std::process::id()), cpu_before.2);
+    f.cm_cpu_per_pod = per_pod(cm_cpu(), cpu_before.3);
 
     // The Deployment is timed on a settled cluster: the simulator still marks the first pods Running for a
     // while after the last binding, and that backlog of status writes is not the Deployment's.
@@ -252,17 +275,25 @@ async fn measure(cfg: &SchedulingBenchConfig, server: &ServerProcess, nodes: usi
     f.deployment_running = done - start;
     f.deployment = timeline;
     f.rss_kb = rss_kb(server.child.id());
+    f.cm_rss_kb = cm.as_ref().map(|c| rss_kb(c.0.id())).unwrap_or_default();
     Ok(f)
 }
 
 /// Runs one measure per node count and returns the Markdown section.
 pub async fn run(cfg: &SchedulingBenchConfig) -> anyhow::Result<String> {
     let mut all = Vec::new();
-    for &nodes in &cfg.nodes {
-        eprintln!("[scheduling bench] {nodes} nodes: starting rkube server");
-        let server = start_server(&cfg.rkube, &[])?;
-        let f =
-            measure(cfg, &server, nodes).await.map_err(|e| e.context(format!("server log:\n{}", server.log_tail())))?;
+    let largest = cfg.nodes.iter().copied().max();
+    let runs = cfg.nodes.iter().map(|&n| (n, false)).chain(largest.map(|n| (n, true)));
+    for (nodes, apart) in runs {
+        eprintln!(
+            "[scheduling bench] {nodes} nodes: starting rkube server{}",
+            if apart { " without controllers, and rkube controller-manager" } else { "" }
+        );
+        let flags = if apart { vec!["--disable-controller-manager".to_owned()] } else { Vec::new() };
+        let server = start_server(&cfg.rkube, &flags)?;
+        let f = measure(cfg, &server, nodes, apart)
+            .await
+            .map_err(|e| e.context(format!("server log:\n{}", server.log_tail())))?;
         all.push(f);
     }
     Ok(render(cfg, &all))
@@ -271,7 +302,8 @@ pub async fn run(cfg: &SchedulingBenchConfig) -> anyhow::Result<String> {
 fn render(cfg: &SchedulingBenchConfig, all: &[Figures]) -> String {
     let mut out = format!(
         "`rkube bench scheduling`: one `rkube server` process (SQLite store, API server, scheduler and controllers \
-         together), simulated nodes from `rkube sim nodes` (a second process), {} pods (100m CPU, 128Mi each) created \
+         together, as rkube runs by default; in the row marked \"apart\" the controllers run as `rkube controller-manager`, \
+         a process of their own, to measure them alone), simulated nodes from `rkube sim nodes` (another process), {} pods (100m CPU, 128Mi each) created \
          by {} kube-rs clients, then, once they are all Running, a Deployment of {} replicas. \"Bound/s\" counts from the first create to the last \
          binding seen by a watch, so it includes the API server's work for creates, binds and the simulator's status \
          writes; all of it shares the machine's 2 cores, with the bench's own clients (which decode only the name, \
@@ -280,24 +312,31 @@ fn render(cfg: &SchedulingBenchConfig, all: &[Figures]) -> String {
          machine.\n\n",
         cfg.pods, cfg.clients, cfg.replicas
     );
-    out.push_str("| simulated nodes | nodes registered in | pods created/s | pods bound/s | all bound in | server CPU/pod | simulator CPU/pod | bench CPU/pod | Deployment fully Running in | its last pod created / bound / Running at | server RSS after |\n");
-    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("| simulated nodes | controllers | nodes registered in | pods created/s | pods bound/s | all bound in | server CPU/pod | controller-manager CPU/pod | simulator CPU/pod | bench CPU/pod | Deployment fully Running in | its last pod created / bound / Running at | server RSS after | controller-manager RSS after |\n");
+    out.push_str("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for f in all {
+        let (cm_cpu, cm_rss) = match f.apart {
+            true => (format!("{:.2} ms", f.cm_cpu_per_pod.as_secs_f64() * 1000.0), format!("{} MiB", f.cm_rss_kb / 1024)),
+            false => ("(in server)".to_owned(), "(in server)".to_owned()),
+        };
         out.push_str(&format!(
-            "| {} | {:.1} s | {:.0} | **{:.0}** | {:.1} s | {:.2} ms | {:.2} ms | {:.2} ms | **{:.2} s** | {:.2} / {:.2} / {:.2} s | {} MiB |\n",
+            "| {} | {} | {:.1} s | {:.0} | **{:.0}** | {:.1} s | {:.2} ms | {} | {:.2} ms | {:.2} ms | **{:.2} s** | {:.2} / {:.2} / {:.2} s | {} MiB | {} |\n",
             f.nodes,
+            if f.apart { "apart" } else { "in the server" },
             f.register.as_secs_f64(),
             f.created_per_s,
             f.bound_per_s,
             f.all_bound.as_secs_f64(),
             f.server_cpu_per_pod.as_secs_f64() * 1000.0,
+            cm_cpu,
             f.sim_cpu_per_pod.as_secs_f64() * 1000.0,
             f.bench_cpu_per_pod.as_secs_f64() * 1000.0,
             f.deployment_running.as_secs_f64(),
             f.deployment.created.as_secs_f64(),
             f.deployment.bound.as_secs_f64(),
             f.deployment.running.as_secs_f64(),
-            f.rss_kb / 1024
+            f.rss_kb / 1024,
+            cm_rss
         ));
     }
     out.push_str(

@@ -24,6 +24,8 @@ pub struct ControllersConfig {
     pub leader_elect: bool,
     /// Node IPAM and node lifecycle settings.
     pub nodes: rkube_controllers_nodes::NodesConfig,
+    /// Where readiness and leadership are reported for a status port (`rkube controller-manager`'s).
+    pub health: Option<std::sync::Arc<rkube_status::Health>>,
 }
 
 impl ControllersConfig {
@@ -38,6 +40,7 @@ impl ControllersConfig {
             identity: rkube_client::config::identity(node_name),
             leader_elect: true,
             nodes: rkube_controllers_nodes::NodesConfig::default(),
+            health: None,
         })
     }
 }

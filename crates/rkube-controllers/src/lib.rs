@@ -25,6 +25,9 @@ pub use config::{ControllersConfig, GROUP, USER};
 pub use error::{Error, Result};
 pub use rkube_controllers_nodes::NodesConfig;
 
+/// The leader lease (in `kube-system`) and the component's name in metrics, upstream's.
+pub const LEASE: &str = "kube-controller-manager";
+
 /// Runs the controllers until `shutdown` is set. `ready` turns true once the API server has answered
 /// with the configured identity. With leader election on, the controllers act only while this process
 /// holds the `kube-system/kube-controller-manager` lease; a standby waits, and is still "ready". Returns an
@@ -33,13 +36,23 @@ pub async fn run(config: ControllersConfig, shutdown: watch::Receiver<bool>, rea
     let client = Client::try_from(config.kube).map_err(Error::Connect)?;
     client.apiserver_version().await.map_err(|e| Error::api("reaching the API server", e))?;
     let _ = ready.send(true);
+    let health = config.health.unwrap_or_else(|| rkube_status::Health::new(LEASE));
+    health.set_ready(true);
     tracing::info!(user = USER, "controllers connected to the API server");
     let ca = config.root_ca_pem;
     let nodes = config.nodes;
     let lead_client = client.clone();
-    let lead = move |stop: watch::Receiver<bool>| run_all(lead_client.clone(), ca.clone(), nodes.clone(), stop);
+    let lead = move |stop: watch::Receiver<bool>| {
+        let (client, ca, nodes, health) = (lead_client.clone(), ca.clone(), nodes.clone(), health.clone());
+        async move {
+            health.set_leading(true);
+            let r = run_all(client, ca, nodes, stop).await;
+            health.set_leading(false);
+            r
+        }
+    };
     if config.leader_elect {
-        rkube_client::leader::run_elected(client, "kube-controller-manager", config.identity, shutdown, lead).await
+        rkube_client::leader::run_elected(client, LEASE, config.identity, shutdown, lead).await
     } else {
         lead(shutdown).await
     }

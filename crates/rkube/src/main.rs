@@ -36,6 +36,8 @@ struct Cli {
 enum Command {
     /// Run a control-plane server: store, API server, scheduler, controllers (and a node agent unless --disable-agent).
     Server(Box<cmd::server::ServerArgs>),
+    /// Run the controllers as a process of their own, against a server started with --disable-controller-manager.
+    ControllerManager(Box<cmd::controller_manager::ControllerManagerArgs>),
     /// Run a node agent that joins a server (kubelet over containerd), or clean up after one.
     Agent(Box<cmd::agent::AgentArgs>),
     /// Check this host for everything rkube needs, with the remedy for each problem found.
@@ -70,6 +72,7 @@ fn main() -> ExitCode {
     logging::init();
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(*args),
+        Command::ControllerManager(args) => cmd::controller_manager::run(*args),
         Command::Agent(args) => cmd::agent::run(*args),
         Command::Doctor(args) => cmd::doctor::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

@@ -4,6 +4,8 @@ pub(crate) mod agent;
 pub(crate) mod backup;
 pub(crate) mod bench;
 pub(crate) mod cluster;
+pub(crate) mod controller_manager;
+pub(crate) mod controllerargs;
 pub(crate) mod doctor;
 pub(crate) mod images;
 pub(crate) mod install;

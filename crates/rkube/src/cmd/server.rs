@@ -33,29 +33,22 @@ pub(crate) struct ServerArgs {
     /// Service ClusterIP range.
     #[arg(long, env = "RKUBE_SERVICE_CIDR", default_value = "10.254.0.0/16", help_heading = "(networking)")]
     service_cidr: String,
-    /// Pod network range.
-    #[arg(long, env = "RKUBE_CLUSTER_CIDR", default_value = "172.30.0.0/16", help_heading = "(networking)")]
-    cluster_cidr: String,
     /// Run the control plane only, without a node agent on this machine.
     #[arg(long, env = "RKUBE_DISABLE_AGENT", help_heading = "(components)")]
     disable_agent: bool,
+    /// Do not run the controllers in this process: run `rkube controller-manager --kubeconfig ...` instead
+    /// (k3s's flag). The CSR approver and signer stay here, with the CA key.
+    #[arg(long, env = "RKUBE_DISABLE_CONTROLLER_MANAGER", help_heading = "(components)")]
+    disable_controller_manager: bool,
     /// A bootstrap token agents may join with, kept valid without expiry: `<id>.<secret>` (`rkube token generate`)
     /// or a join token `K10<CA hash>::<id>.<secret>`. The join token is written to <data-dir>/server/token.
     #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)")]
     token: Option<String>,
-    /// Give each node a `spec.podCIDR` from --cluster-cidr (node IPAM). Turn off when flannel leases subnets from
-    /// etcd (--flannel-etcd-endpoints): each agent then sets its node's podCIDR to its lease.
-    #[arg(long, env = "RKUBE_ALLOCATE_NODE_CIDRS", default_value_t = true, action = clap::ArgAction::Set, help_heading = "(networking)")]
-    allocate_node_cidrs: bool,
-    /// Prefix length of each node's pod range cut from --cluster-cidr (node IPAM).
-    #[arg(long, env = "RKUBE_NODE_CIDR_MASK_SIZE", default_value_t = 24, help_heading = "(networking)")]
-    node_cidr_mask_size: u8,
     /// Lifetime of the certificates the CSR signer issues (kube-controller-manager's flag).
     #[arg(long, env = "RKUBE_CLUSTER_SIGNING_DURATION", default_value = "8760h", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
     cluster_signing_duration: std::time::Duration,
-    /// How long a node may go without renewing its Lease before it is marked NotReady/Unknown.
-    #[arg(long, env = "RKUBE_NODE_MONITOR_GRACE_PERIOD", default_value = "40s", value_parser = humantime::parse_duration, help_heading = "(controllers)")]
-    node_monitor_grace_period: std::time::Duration,
+    #[command(flatten)]
+    node_controllers: crate::cmd::controllerargs::NodeControllerArgs,
     /// Changes kept in memory per resource for watches that resume from an older resourceVersion or fall behind
     /// (upstream's flag of this name; rkube serves every watch from its cache, so at least 1).
     #[arg(long, env = "RKUBE_DEFAULT_WATCH_CACHE_SIZE", default_value_t = rkube_apiserver::DEFAULT_WATCH_CACHE_SIZE, help_heading = "(listener)")]
@@ -84,7 +77,8 @@ struct ServerConfig {
     service_cidr: String,
     cluster_domain: String,
     ignore_preflight_errors: Vec<String>,
-    nodes: rkube_controllers::NodesConfig,
+    /// `None` with --disable-controller-manager.
+    nodes: Option<rkube_controllers::NodesConfig>,
     /// The embedded agent's configuration (`None` with --disable-agent).
     agent: Option<rkube_agent::AgentConfig>,
     /// `--token`.
@@ -95,15 +89,6 @@ struct ServerConfig {
     watch_cache_size: usize,
 }
 
-fn parse_cidr(flag: &str, v: &str, problems: &mut Vec<String>) {
-    let ok = v
-        .split_once('/')
-        .is_some_and(|(ip, len)| ip.parse::<IpAddr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 128));
-    if !ok {
-        problems.push(format!("{flag} {v:?} is not a CIDR; write it like 10.254.0.0/16"));
-    }
-}
-
 impl ServerArgs {
     fn validate(&self) -> anyhow::Result<ServerConfig> {
         let mut problems = Vec::new();
@@ -111,18 +96,11 @@ impl ServerArgs {
             problems.push("--data-dir is empty; give a directory such as /var/lib/rkube".to_owned());
         }
         let store = self.store.validate(&self.data_dir, &mut problems);
-        parse_cidr("--service-cidr", &self.service_cidr, &mut problems);
+        crate::cmd::controllerargs::parse_cidr("--service-cidr", &self.service_cidr, &mut problems);
         if let Err(e) = rkube_apiserver::services::ServiceRanges::parse(&self.service_cidr) {
             problems.push(format!("--service-cidr: {e}"));
         }
-        parse_cidr("--cluster-cidr", &self.cluster_cidr, &mut problems);
-        let cluster_prefix = self.cluster_cidr.split_once('/').and_then(|(_, l)| l.parse::<u8>().ok()).unwrap_or(0);
-        if self.node_cidr_mask_size < cluster_prefix || self.node_cidr_mask_size > 30 {
-            problems.push(format!(
-                "--node-cidr-mask-size {} must lie between the --cluster-cidr prefix /{cluster_prefix} and 30",
-                self.node_cidr_mask_size
-            ));
-        }
+        let nodes = self.node_controllers.validate(&mut problems);
         if self.cluster_signing_duration < std::time::Duration::from_secs(10) {
             problems.push("--cluster-signing-duration must be at least 10s (upstream's default is 8760h)".to_owned());
         }
@@ -131,9 +109,6 @@ impl ServerArgs {
                 "--default-watch-cache-size must be at least 1: rkube serves every watch from its cache (upstream's 0 turns the cache off)"
                     .to_owned(),
             );
-        }
-        if self.node_monitor_grace_period.is_zero() {
-            problems.push("--node-monitor-grace-period must be longer than 0s (upstream's default is 40s)".to_owned());
         }
         let service_first_ip = match rkube_pki::service_cidr_first_ip(&self.service_cidr) {
             Ok(ip) => ip,
@@ -155,7 +130,11 @@ impl ServerArgs {
         let node_name = self.node.node_name();
         let agent = match self.disable_agent {
             true => None,
-            false => match self.node.agent_config(&self.data_dir, &self.cluster_cidr, self.node_cidr_mask_size) {
+            false => match self.node.agent_config(
+                &self.data_dir,
+                &self.node_controllers.cluster_cidr,
+                self.node_controllers.node_cidr_mask_size,
+            ) {
                 Ok(c) => Some(c),
                 Err(rkube_agent::Error::Invalid(p)) => {
                     problems.extend(p.lines().map(|l| l.trim_start_matches("  - ").to_owned()));
@@ -167,7 +146,7 @@ impl ServerArgs {
                 }
             },
         };
-        if let Some(a) = agent.as_ref().filter(|_| !self.allocate_node_cidrs)
+        if let Some(a) = agent.as_ref().filter(|_| !self.node_controllers.allocate_node_cidrs)
             && a.network.flags.etcd_endpoints.is_empty()
         {
             problems.push(
@@ -206,11 +185,7 @@ impl ServerArgs {
             service_cidr: self.service_cidr.clone(),
             cluster_domain: self.node.cluster_domain.clone(),
             ignore_preflight_errors: self.ignore_preflight_errors.clone(),
-            nodes: rkube_controllers::NodesConfig {
-                cluster_cidr: self.allocate_node_cidrs.then(|| self.cluster_cidr.clone()),
-                node_cidr_mask_size: self.node_cidr_mask_size,
-                node_monitor_grace_period: self.node_monitor_grace_period,
-            },
+            nodes: (!self.disable_controller_manager).then_some(nodes),
             agent,
             token,
             signing_duration: self.cluster_signing_duration,
@@ -261,10 +236,16 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         .with_context(|| format!("writing the admin kubeconfig {}", config.kubeconfig.display()))?;
     // The controllers run in this process but reach the API like any client: HTTPS to `url`, as
     // system:kube-controller-manager (a client certificate issued now, kept in memory).
-    let mut controllers_config = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name)
-        .await
-        .context("configuring the controllers")?;
-    controllers_config.nodes = config.nodes.clone();
+    let controllers_config = match &config.nodes {
+        Some(nodes) => {
+            let mut c = rkube_controllers::ControllersConfig::in_process(&url, &pki, &config.node_name)
+                .await
+                .context("configuring the controllers")?;
+            c.nodes = nodes.clone();
+            Some(c)
+        }
+        None => None,
+    };
     // The scheduler, likewise, as system:kube-scheduler.
     let scheduler_config = rkube_scheduler::SchedulerConfig {
         kube: rkube_client::config::in_process(&url, &pki, rkube_scheduler::USER, &[rkube_scheduler::GROUP])
@@ -321,13 +302,13 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     // Controllers get their own stop signal: at shutdown they stop (and release their lease) while the API still answers.
     let (controllers_stop_tx, controllers_stop) = tokio::sync::watch::channel(false);
     // The scheduler shares that stop signal.
-    let (controllers_ready_tx, mut controllers_ready) = tokio::sync::watch::channel(false);
-    let mut controllers =
-        tokio::spawn(rkube_controllers::run(controllers_config, controllers_stop.clone(), controllers_ready_tx));
-    tokio::select! {
-        r = controllers_ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
-        r = &mut controllers => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
-    }
+    let mut controllers = match controllers_config {
+        Some(c) => Some(start_controllers(c, controllers_stop.clone()).await?),
+        None => {
+            eprintln!("controllers: not run here (--disable-controller-manager): run `rkube controller-manager`");
+            None
+        }
+    };
     let (scheduler_ready_tx, mut scheduler_ready) = tokio::sync::watch::channel(false);
     let mut scheduler =
         tokio::spawn(rkube_scheduler::run(scheduler_config, controllers_stop.clone(), scheduler_ready_tx));
@@ -364,7 +345,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     );
     let outcome = tokio::select! {
         r = &mut api => { r.context("the API server task panicked")??; Ok(()) }
-        r = &mut controllers => Err(match r {
+        r = async { match controllers.as_mut() { Some(c) => c.await, None => std::future::pending().await } } => Err(match r {
             Ok(Err(e)) => anyhow::Error::new(e).context("the controllers failed"),
             Ok(Ok(())) => anyhow::anyhow!("the controllers stopped"),
             Err(e) => anyhow::Error::new(e).context("the controllers task panicked"),
@@ -396,14 +377,30 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         }
     }
     let _ = controllers_stop_tx.send(true);
-    if !controllers.is_finished() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut controllers).await;
+    if let Some(c) = controllers.as_mut().filter(|c| !c.is_finished()) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), c).await;
     }
     if !scheduler.is_finished() {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut scheduler).await;
     }
     let _ = shutdown_tx.send(true);
     outcome
+}
+
+type ControllersTask = tokio::task::JoinHandle<Result<(), rkube_controllers::Error>>;
+
+/// Starts the in-process controllers and waits until they reached the API.
+async fn start_controllers(
+    config: rkube_controllers::ControllersConfig,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<ControllersTask> {
+    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
+    let mut task = tokio::spawn(rkube_controllers::run(config, stop, ready_tx));
+    tokio::select! {
+        r = ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
+        r = &mut task => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
+    }
+    Ok(task)
 }
 
 type AgentTask = tokio::task::JoinHandle<Result<(), rkube_agent::Error>>;
