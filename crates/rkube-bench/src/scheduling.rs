@@ -204,7 +204,12 @@ async fn measure(
     f.register = t.elapsed();
     // No status port: the bench reads the process's RSS and CPU from /proc.
     let cm = match apart {
-        true => Some(start_helper(&cfg.rkube, &server.kubeconfig, &["controller-manager", "--secure-port", "0"], "is ready")?),
+        true => Some(start_helper(
+            &cfg.rkube,
+            &server.kubeconfig,
+            &["controller-manager", "--secure-port", "0"],
+            "is ready",
+        )?),
         false => None,
     };
     let cm_cpu = || cm.as_ref().map(|c| cpu_time(c.0.id())).unwrap_or_default();
@@ -220,8 +225,7 @@ async fn measure(
     // Creates read the answer as a PodLite too: the full Pod is decoded by nobody (see podlite.rs).
     let pods = kube::core::Request::new(<Pod as kube::Resource>::url_path(&(), Some("sched")));
     let next = Arc::new(AtomicUsize::new(0));
-    let cpu_before =
-        (cpu_time(server.child.id()), cpu_time(sim.0.id()), cpu_time(std::process::id()), cm_cpu());
+    let cpu_before = (cpu_time(server.child.id()), cpu_time(sim.0.id()), cpu_time(std::process::id()), cm_cpu());
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..cfg.clients {
@@ -316,7 +320,9 @@ fn render(cfg: &SchedulingBenchConfig, all: &[Figures]) -> String {
     out.push_str("|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for f in all {
         let (cm_cpu, cm_rss) = match f.apart {
-            true => (format!("{:.2} ms", f.cm_cpu_per_pod.as_secs_f64() * 1000.0), format!("{} MiB", f.cm_rss_kb / 1024)),
+            true => {
+                (format!("{:.2} ms", f.cm_cpu_per_pod.as_secs_f64() * 1000.0), format!("{} MiB", f.cm_rss_kb / 1024))
+            }
             false => ("(in server)".to_owned(), "(in server)".to_owned()),
         };
         out.push_str(&format!(

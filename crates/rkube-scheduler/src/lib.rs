@@ -29,7 +29,7 @@ pub const USER: &str = "system:kube-scheduler";
 /// Its group: `system:masters` until rkube's RBAC bootstrap has upstream's `system:kube-scheduler` role.
 pub const GROUP: &str = "system:masters";
 /// The Lease the scheduler instances elect their leader on (in `kube-system`).
-const LEASE: &str = "kube-scheduler";
+pub const LEASE: &str = "kube-scheduler";
 
 /// Everything the scheduler needs to run.
 #[derive(Clone, Debug)]
@@ -40,6 +40,8 @@ pub struct SchedulerConfig {
     pub identity: String,
     /// Whether to act only while holding the `kube-system/kube-scheduler` lease.
     pub leader_elect: bool,
+    /// Where readiness and leadership are reported for a status port (`rkube scheduler`'s).
+    pub health: Option<std::sync::Arc<rkube_status::Health>>,
 }
 
 /// Runs the scheduler until `shutdown` is set; `ready` turns true once the API server answered.
@@ -51,13 +53,22 @@ pub async fn run(
     let client = kube::Client::try_from(config.kube).map_err(rkube_client::Error::Client)?;
     client.apiserver_version().await.map_err(|e| rkube_client::Error::api("reading the API server's version", e))?;
     let _ = ready.send(true);
+    let health = config.health.unwrap_or_else(|| rkube_status::Health::new(LEASE));
+    health.set_ready(true);
+    let lead = move |c: kube::Client, stop: watch::Receiver<bool>| {
+        let health = health.clone();
+        async move {
+            health.set_leading(true);
+            let r = scheduler::run(c, stop).await;
+            health.set_leading(false);
+            r
+        }
+    };
     if config.leader_elect {
         let c = client.clone();
-        rkube_client::leader::run_elected(client, LEASE, config.identity, shutdown, move |stop| {
-            scheduler::run(c.clone(), stop)
-        })
-        .await
+        rkube_client::leader::run_elected(client, LEASE, config.identity, shutdown, move |stop| lead(c.clone(), stop))
+            .await
     } else {
-        scheduler::run(client, shutdown).await
+        lead(client, shutdown).await
     }
 }

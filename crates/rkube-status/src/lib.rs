@@ -92,8 +92,7 @@ pub struct StatusConfig {
 /// Binds the port (so a clash is reported before the component starts) and returns the server to run.
 pub async fn bind(config: &StatusConfig, health: Arc<Health>) -> Result<StatusServer> {
     let tls = server::tls_config(config)?;
-    let listener =
-        TcpListener::bind(config.addr).await.map_err(|source| Error::Bind { addr: config.addr, source })?;
+    let listener = TcpListener::bind(config.addr).await.map_err(|source| Error::Bind { addr: config.addr, source })?;
     let addr = listener.local_addr().map_err(|source| Error::Bind { addr: config.addr, source })?;
     Ok(StatusServer { listener, addr, tls, health })
 }

@@ -17,7 +17,12 @@ pub fn process_metrics() -> String {
     };
     if let Some(f) = &fields {
         if let (Some(utime), Some(stime)) = (field(f, 14), field(f, 15)) {
-            gauge("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", "counter", (utime + stime) / ticks);
+            gauge(
+                "process_cpu_seconds_total",
+                "Total user and system CPU time spent in seconds.",
+                "counter",
+                (utime + stime) / ticks,
+            );
         }
         if let Some(vsize) = field(f, 23) {
             gauge("process_virtual_memory_bytes", "Virtual memory size in bytes.", "gauge", vsize);
@@ -26,7 +31,12 @@ pub fn process_metrics() -> String {
             gauge("process_resident_memory_bytes", "Resident memory size in bytes.", "gauge", rss * page);
         }
         if let (Some(start), Some(boot)) = (field(f, 22), boot_time()) {
-            gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds.", "gauge", boot + start / ticks);
+            gauge(
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds.",
+                "gauge",
+                boot + start / ticks,
+            );
         }
     }
     if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
 use axum::extract::{Extension, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -81,7 +81,10 @@ async fn readyz(State(health): State<Arc<Health>>) -> Response {
         text(StatusCode::OK, "ok".to_owned())
     } else {
         // Upstream's wording for a failed check when `?verbose` is not asked for.
-        text(StatusCode::INTERNAL_SERVER_ERROR, "[-]api-server failed: reason withheld\nreadyz check failed\n".to_owned())
+        text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "[-]api-server failed: reason withheld\nreadyz check failed\n".to_owned(),
+        )
     }
 }
 
@@ -137,7 +140,8 @@ pub(crate) async fn run(
             // The verifier accepted any certificate presented, so one being there means the CA signed it.
             let auth = Authenticated(tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty()));
             let service = TowerToHyperService::new(app.layer(Extension(auth)));
-            if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await {
+            if let Err(e) = auto::Builder::new(TokioExecutor::new()).serve_connection(TokioIo::new(tls), service).await
+            {
                 tracing::debug!(%peer, error = %e, "status port: connection ended");
             }
         });

@@ -38,6 +38,8 @@ enum Command {
     Server(Box<cmd::server::ServerArgs>),
     /// Run the controllers as a process of their own, against a server started with --disable-controller-manager.
     ControllerManager(Box<cmd::controller_manager::ControllerManagerArgs>),
+    /// Run the scheduler as a process of its own, against a server started with --disable-scheduler.
+    Scheduler(Box<cmd::scheduler::SchedulerArgs>),
     /// Run a node agent that joins a server (kubelet over containerd), or clean up after one.
     Agent(Box<cmd::agent::AgentArgs>),
     /// Check this host for everything rkube needs, with the remedy for each problem found.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => cmd::server::run(*args),
         Command::ControllerManager(args) => cmd::controller_manager::run(*args),
+        Command::Scheduler(args) => cmd::scheduler::run(*args),
         Command::Agent(args) => cmd::agent::run(*args),
         Command::Doctor(args) => cmd::doctor::run(args),
         Command::Cluster(args) => cmd::cluster::run(args),

@@ -1,10 +1,12 @@
 //! `rkube controller-manager`: the controllers as a process of their own, reaching the API server through a
 //! kubeconfig, as kube-controller-manager does (run the server with `--disable-controller-manager`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+
+use crate::cmd::component;
 
 /// Flags of `rkube controller-manager`, named as kube-controller-manager names them.
 #[derive(clap::Args, Debug)]
@@ -41,7 +43,9 @@ pub(crate) fn run(args: ControllerManagerArgs) -> anyhow::Result<()> {
 async fn serve(args: ControllerManagerArgs, nodes: rkube_controllers::NodesConfig) -> anyhow::Result<()> {
     let kube = rkube_client::config::from_file(&args.kubeconfig).await?;
     let root_ca_pem = match &args.root_ca_file {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading --root-ca-file {}", path.display()))?,
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading --root-ca-file {}", path.display()))?
+        }
         None => rkube_client::config::ca_pem(&kube).with_context(|| {
             format!(
                 "{} names no CA to trust, so there is none to publish as kube-root-ca.crt: give --root-ca-file",
@@ -49,54 +53,19 @@ async fn serve(args: ControllerManagerArgs, nodes: rkube_controllers::NodesConfi
             )
         })?,
     };
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+    let host = component::hostname();
     let health = rkube_status::Health::new(rkube_controllers::LEASE);
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    if args.secure_port != 0 {
-        let status = rkube_status::StatusConfig {
-            addr: SocketAddr::new(args.bind_address, args.secure_port),
-            client_ca_pem: root_ca_pem.clone(),
-            sans: vec![host.clone()].into_iter().filter(|h| !h.is_empty()).collect(),
-        };
-        let server = rkube_status::bind(&status, health.clone()).await.context("the status port (--secure-port)")?;
-        eprintln!("status: https://{}/healthz", server.local_addr());
-        tokio::spawn(server.run(stop.clone()));
-    }
     let config = rkube_controllers::ControllersConfig {
         kube,
-        root_ca_pem,
+        root_ca_pem: root_ca_pem.clone(),
         identity: rkube_client::config::identity(if host.is_empty() { "controller-manager" } else { &host }),
         leader_elect: args.leader_elect,
         nodes,
-        health: Some(health),
+        health: Some(health.clone()),
     };
-    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-    let mut task = tokio::spawn(rkube_controllers::run(config, stop.clone(), ready_tx));
-    tokio::select! {
-        r = ready.wait_for(|r| *r) => {
-            if r.is_err() {
-                (&mut task).await.context("the controllers task panicked")?.context("starting the controllers")?;
-                anyhow::bail!("the controllers stopped before they were ready");
-            }
-        }
-        r = &mut task => {
-            r.context("the controllers task panicked")?.context("starting the controllers")?;
-            anyhow::bail!("the controllers stopped");
-        }
-    }
-    println!("rkube controller-manager is ready (leader election {})", if args.leader_elect { "on" } else { "off" });
-    let outcome = tokio::select! {
-        r = &mut task => match r {
-            Ok(Err(e)) => Err(anyhow::Error::new(e).context("the controllers failed")),
-            Ok(Ok(())) => Err(anyhow::anyhow!("the controllers stopped")),
-            Err(e) => Err(anyhow::Error::new(e).context("the controllers task panicked")),
-        },
-        _ = crate::signals::terminated() => { tracing::info!("shutting down"); Ok(()) }
-    };
-    // Stopping releases the lease, so a standby takes over at once.
-    let _ = stop_tx.send(true);
-    if !task.is_finished() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut task).await;
-    }
-    outcome
+    let status = component::Status { bind: args.bind_address, port: args.secure_port, client_ca_pem: root_ca_pem };
+    component::run("controller-manager", status, health, |stop, ready| {
+        tokio::spawn(rkube_controllers::run(config, stop, ready))
+    })
+    .await
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::cmd::component;
 use crate::store::{StoreArgs, StoreConfig};
 
 /// Flags of `rkube server`, named as k3s names them where k3s has one.
@@ -40,6 +41,9 @@ pub(crate) struct ServerArgs {
     /// (k3s's flag). The CSR approver and signer stay here, with the CA key.
     #[arg(long, env = "RKUBE_DISABLE_CONTROLLER_MANAGER", help_heading = "(components)")]
     disable_controller_manager: bool,
+    /// Do not run the scheduler in this process: run `rkube scheduler --kubeconfig ...` instead (k3s's flag).
+    #[arg(long, env = "RKUBE_DISABLE_SCHEDULER", help_heading = "(components)")]
+    disable_scheduler: bool,
     /// A bootstrap token agents may join with, kept valid without expiry: `<id>.<secret>` (`rkube token generate`)
     /// or a join token `K10<CA hash>::<id>.<secret>`. The join token is written to <data-dir>/server/token.
     #[arg(long, env = "RKUBE_TOKEN", help_heading = "(cluster)")]
@@ -79,6 +83,8 @@ struct ServerConfig {
     ignore_preflight_errors: Vec<String>,
     /// `None` with --disable-controller-manager.
     nodes: Option<rkube_controllers::NodesConfig>,
+    /// `--disable-scheduler`.
+    disable_scheduler: bool,
     /// The embedded agent's configuration (`None` with --disable-agent).
     agent: Option<rkube_agent::AgentConfig>,
     /// `--token`.
@@ -186,6 +192,7 @@ impl ServerArgs {
             cluster_domain: self.node.cluster_domain.clone(),
             ignore_preflight_errors: self.ignore_preflight_errors.clone(),
             nodes: (!self.disable_controller_manager).then_some(nodes),
+            disable_scheduler: self.disable_scheduler,
             agent,
             token,
             signing_duration: self.cluster_signing_duration,
@@ -247,12 +254,16 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         None => None,
     };
     // The scheduler, likewise, as system:kube-scheduler.
-    let scheduler_config = rkube_scheduler::SchedulerConfig {
-        kube: rkube_client::config::in_process(&url, &pki, rkube_scheduler::USER, &[rkube_scheduler::GROUP])
-            .await
-            .context("configuring the scheduler")?,
-        identity: rkube_client::config::identity(&config.node_name),
-        leader_elect: true,
+    let scheduler_config = match config.disable_scheduler {
+        true => None,
+        false => Some(rkube_scheduler::SchedulerConfig {
+            kube: rkube_client::config::in_process(&url, &pki, rkube_scheduler::USER, &[rkube_scheduler::GROUP])
+                .await
+                .context("configuring the scheduler")?,
+            identity: rkube_client::config::identity(&config.node_name),
+            leader_elect: true,
+            health: None,
+        }),
     };
 
     // The embedded agent, as system:node:<name> (in system:masters until RBAC has the node roles), with a
@@ -303,19 +314,25 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let (controllers_stop_tx, controllers_stop) = tokio::sync::watch::channel(false);
     // The scheduler shares that stop signal.
     let mut controllers = match controllers_config {
-        Some(c) => Some(start_controllers(c, controllers_stop.clone()).await?),
+        Some(c) => {
+            let stop = controllers_stop.clone();
+            Some(component::start("controllers", |ready| tokio::spawn(rkube_controllers::run(c, stop, ready))).await?)
+        }
         None => {
             eprintln!("controllers: not run here (--disable-controller-manager): run `rkube controller-manager`");
             None
         }
     };
-    let (scheduler_ready_tx, mut scheduler_ready) = tokio::sync::watch::channel(false);
-    let mut scheduler =
-        tokio::spawn(rkube_scheduler::run(scheduler_config, controllers_stop.clone(), scheduler_ready_tx));
-    tokio::select! {
-        r = scheduler_ready.wait_for(|r| *r) => { r.context("the scheduler stopped before it was ready")?; }
-        r = &mut scheduler => { r.context("the scheduler task panicked")?.context("starting the scheduler")?; anyhow::bail!("the scheduler stopped"); }
-    }
+    let mut scheduler = match scheduler_config {
+        Some(c) => {
+            let stop = controllers_stop.clone();
+            Some(component::start("scheduler", |ready| tokio::spawn(rkube_scheduler::run(c, stop, ready))).await?)
+        }
+        None => {
+            eprintln!("scheduler: not run here (--disable-scheduler): run `rkube scheduler`");
+            None
+        }
+    };
     // Joining nodes: the CSR approver and signer (with the CA key), and the --token agents use.
     let join_client = kube::Client::try_from(
         rkube_client::config::in_process(&url, &join_pki, rkube_pki::ADMIN_USER, &[rkube_pki::MASTERS_GROUP])
@@ -345,23 +362,11 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     );
     let outcome = tokio::select! {
         r = &mut api => { r.context("the API server task panicked")??; Ok(()) }
-        r = async { match controllers.as_mut() { Some(c) => c.await, None => std::future::pending().await } } => Err(match r {
-            Ok(Err(e)) => anyhow::Error::new(e).context("the controllers failed"),
-            Ok(Ok(())) => anyhow::anyhow!("the controllers stopped"),
-            Err(e) => anyhow::Error::new(e).context("the controllers task panicked"),
-        }),
-        r = &mut scheduler => Err(match r {
-            Ok(Err(e)) => anyhow::Error::new(e).context("the scheduler failed"),
-            Ok(Ok(())) => anyhow::anyhow!("the scheduler stopped"),
-            Err(e) => anyhow::Error::new(e).context("the scheduler task panicked"),
-        }),
-        r = async { match agent.as_mut() { Some(a) => a.await, None => std::future::pending().await } } => {
+        r = component::finished(controllers.as_mut()) => Err(component::ended("controllers", r)),
+        r = component::finished(scheduler.as_mut()) => Err(component::ended("scheduler", r)),
+        r = component::finished(agent.as_mut()) => {
             agent = None;
-            Err(match r {
-                Ok(Err(e)) => anyhow::Error::new(e).context("the node agent failed"),
-                Ok(Ok(())) => anyhow::anyhow!("the node agent stopped"),
-                Err(e) => anyhow::Error::new(e).context("the node agent task panicked"),
-            })
+            Err(component::ended("node agent", r))
         }
         _ = crate::signals::terminated() => { tracing::info!("shutting down"); Ok(()) }
     };
@@ -380,27 +385,11 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     if let Some(c) = controllers.as_mut().filter(|c| !c.is_finished()) {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), c).await;
     }
-    if !scheduler.is_finished() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), &mut scheduler).await;
+    if let Some(c) = scheduler.as_mut().filter(|c| !c.is_finished()) {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), c).await;
     }
     let _ = shutdown_tx.send(true);
     outcome
-}
-
-type ControllersTask = tokio::task::JoinHandle<Result<(), rkube_controllers::Error>>;
-
-/// Starts the in-process controllers and waits until they reached the API.
-async fn start_controllers(
-    config: rkube_controllers::ControllersConfig,
-    stop: tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<ControllersTask> {
-    let (ready_tx, mut ready) = tokio::sync::watch::channel(false);
-    let mut task = tokio::spawn(rkube_controllers::run(config, stop, ready_tx));
-    tokio::select! {
-        r = ready.wait_for(|r| *r) => { r.context("the controllers stopped before they were ready")?; }
-        r = &mut task => { r.context("the controllers task panicked")?.context("starting the controllers")?; anyhow::bail!("the controllers stopped"); }
-    }
-    Ok(task)
 }
 
 type AgentTask = tokio::task::JoinHandle<Result<(), rkube_agent::Error>>;
