@@ -13,7 +13,17 @@ use std::time::{Duration, Instant};
 /// A node sharing the host's network namespace with other tests' nodes: a node-local bridge instead of the
 /// pod network (flannel.1 and iptables rules would clash between nodes) and no service proxy or DNS (they
 /// program the namespace's iptables and bind port 53). Multi-node behaviour is tested on `rkube cluster`.
-pub const HOST_NODE_ARGS: &[&str] = &["--flannel-backend", "none", "--disable-proxy", "--disable-dns"];
+/// Such a node routes nothing (its pods reach each other over the bridge and the host at its own addresses),
+/// so a host with forwarding off (a fresh VM) is not refused for it: the tests must not turn forwarding on in
+/// the host's namespace.
+pub const HOST_NODE_ARGS: &[&str] = &[
+    "--flannel-backend",
+    "none",
+    "--disable-proxy",
+    "--disable-dns",
+    "--ignore-preflight-errors",
+    "net.ipv4.ip_forward",
+];
 
 /// A running `rkube server` with its own data dir; killed (by PID) and cleaned up on drop.
 pub struct Server {
