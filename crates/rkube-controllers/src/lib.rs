@@ -45,10 +45,8 @@ pub async fn run(config: ControllersConfig, shutdown: watch::Receiver<bool>, rea
     let lead = move |stop: watch::Receiver<bool>| {
         let (client, ca, nodes, health) = (lead_client.clone(), ca.clone(), nodes.clone(), health.clone());
         async move {
-            health.set_leading(true);
-            let r = run_all(client, ca, nodes, stop).await;
-            health.set_leading(false);
-            r
+            let _term = health.leading();
+            run_all(client, ca, nodes, stop).await
         }
     };
     if config.leader_elect {

@@ -58,10 +58,8 @@ pub async fn run(
     let lead = move |c: kube::Client, stop: watch::Receiver<bool>| {
         let health = health.clone();
         async move {
-            health.set_leading(true);
-            let r = scheduler::run(c, stop).await;
-            health.set_leading(false);
-            r
+            let _term = health.leading();
+            scheduler::run(c, stop).await
         }
     };
     if config.leader_elect {

@@ -57,14 +57,16 @@ impl Health {
         Arc::new(Health { component, ready: AtomicBool::new(false), leading: AtomicBool::new(false) })
     }
 
-    /// Marks the component ready (or not).
+    /// Marks the component ready (or, again, not).
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Relaxed);
     }
 
-    /// Marks whether this process leads.
-    pub fn set_leading(&self, leading: bool) {
-        self.leading.store(leading, Ordering::Relaxed);
+    /// Marks this process leading until the returned guard is dropped: also when the term's task is
+    /// aborted (a lost lease whose controllers do not stop in time) rather than returning.
+    pub fn leading(self: &Arc<Health>) -> Leading {
+        self.leading.store(true, Ordering::Relaxed);
+        Leading(self.clone())
     }
 
     /// Whether the component is ready.
@@ -75,6 +77,16 @@ impl Health {
     /// Whether this process leads.
     pub fn is_leading(&self) -> bool {
         self.leading.load(Ordering::Relaxed)
+    }
+}
+
+/// A leadership term, as [`Health::leading`] reports it.
+#[derive(Debug)]
+pub struct Leading(Arc<Health>);
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        self.0.leading.store(false, Ordering::Relaxed);
     }
 }
 
@@ -114,5 +126,35 @@ impl StatusServer {
     /// Serves until `stop` is set.
     pub async fn run(self, stop: watch::Receiver<bool>) {
         server::run(self.listener, self.tls, self.health, stop).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Health;
+
+    #[test]
+    fn leadership_ends_with_the_term_however_it_ends() {
+        let health = Health::new("kube-scheduler");
+        assert!(!health.is_leading() && !health.is_ready());
+        let term = health.leading();
+        assert!(health.is_leading());
+        drop(term);
+        assert!(!health.is_leading());
+        // An aborted term drops its future, and with it the guard.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let h = health.clone();
+            let task = tokio::spawn(async move {
+                let _term = h.leading();
+                std::future::pending::<()>().await;
+            });
+            while !health.is_leading() {
+                tokio::task::yield_now().await;
+            }
+            task.abort();
+            let _ = task.await;
+        });
+        assert!(!health.is_leading());
     }
 }
