@@ -43,18 +43,6 @@ pub fn identity(node_name: &str) -> String {
 /// The CA bundle a configuration trusts, as PEM (however the kubeconfig gave it: inline data or a file);
 /// `None` when it trusts the system's roots.
 pub fn ca_pem(config: &kube::Config) -> Option<String> {
-    use base64::Engine as _;
     let certs = config.root_cert.as_ref().filter(|c| !c.is_empty())?;
-    let mut pem = String::new();
-    for der in certs {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        pem.push_str("-----BEGIN CERTIFICATE-----\n");
-        // PEM's 64-column lines; base64 output is ASCII, so byte chunks are whole characters.
-        for line in b64.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-    }
-    Some(pem)
+    Some(certs.iter().map(|der| rkube_pki::pem_certificate(der)).collect())
 }

@@ -188,7 +188,7 @@ impl Ca {
 }
 
 /// PEM-armours a DER certificate (64-column base64, as rcgen and openssl write it).
-fn pem_certificate(der: &[u8]) -> String {
+pub fn pem_certificate(der: &[u8]) -> String {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");

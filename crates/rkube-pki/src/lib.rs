@@ -25,7 +25,7 @@ mod sakey;
 mod san;
 mod tls;
 
-pub use ca::CA_VALIDITY;
+pub use ca::{CA_VALIDITY, pem_certificate};
 pub use certs::{DEFAULT_LEAF_VALIDITY, IssuedCert};
 pub use error::{PkiError, Result};
 pub use kubeconfig::{

@@ -116,7 +116,8 @@ fn holds(s: &Server, lease: &str) -> bool {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    holder.starts_with(&format!("{}_", host.trim()))
+    // Lowercased, as node names (and rkube's identities) are.
+    holder.starts_with(&format!("{}_", host.trim().to_lowercase()))
 }
 
 fn pods(s: &Server) -> Vec<serde_json::Value> {

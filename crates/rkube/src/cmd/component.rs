@@ -8,11 +8,6 @@ use anyhow::Context;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
 
-/// The component's leader-election identity base and status-port name: this host's name.
-pub(crate) fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_default()
-}
-
 /// The status port's settings; `port` 0 serves none.
 pub(crate) struct Status {
     pub(crate) bind: IpAddr,
@@ -33,11 +28,10 @@ where
 {
     let (stop_tx, stop) = watch::channel(false);
     if status.port != 0 {
-        let host = hostname();
         let config = rkube_status::StatusConfig {
             addr: SocketAddr::new(status.bind, status.port),
             client_ca_pem: status.client_ca_pem,
-            sans: [host].into_iter().filter(|h| !h.is_empty()).collect(),
+            sans: vec![crate::netinfo::hostname()],
         };
         let server = rkube_status::bind(&config, health).await.context("the status port (--secure-port)")?;
         eprintln!("status: https://{}/healthz", server.local_addr());

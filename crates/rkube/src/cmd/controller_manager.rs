@@ -53,12 +53,11 @@ async fn serve(args: ControllerManagerArgs, nodes: rkube_controllers::NodesConfi
             )
         })?,
     };
-    let host = component::hostname();
     let health = rkube_status::Health::new(rkube_controllers::LEASE);
     let config = rkube_controllers::ControllersConfig {
         kube,
         root_ca_pem: root_ca_pem.clone(),
-        identity: rkube_client::config::identity(if host.is_empty() { "controller-manager" } else { &host }),
+        identity: rkube_client::config::identity(&crate::netinfo::hostname()),
         leader_elect: args.leader_elect,
         nodes,
         health: Some(health.clone()),

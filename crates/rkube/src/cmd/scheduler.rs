@@ -47,11 +47,10 @@ async fn serve(args: SchedulerArgs) -> anyhow::Result<()> {
             )
         })?,
     };
-    let host = component::hostname();
     let health = rkube_status::Health::new(rkube_scheduler::LEASE);
     let config = rkube_scheduler::SchedulerConfig {
         kube,
-        identity: rkube_client::config::identity(if host.is_empty() { "scheduler" } else { &host }),
+        identity: rkube_client::config::identity(&crate::netinfo::hostname()),
         leader_elect: args.leader_elect,
         health: Some(health.clone()),
     };
