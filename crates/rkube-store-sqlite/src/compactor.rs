@@ -15,6 +15,7 @@ use rkube_store::{Error, Result, Revision};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use crate::recent::Recent;
 use crate::schema;
 use crate::sqlerr;
 use crate::watch::Registry;
@@ -30,6 +31,7 @@ pub(crate) struct Compactor {
     keep: Revision,
     grace: Duration,
     watchers: Arc<Registry>,
+    recent: Arc<Recent>,
     job: Option<Job>,
 }
 
@@ -44,8 +46,14 @@ struct Job {
 
 impl Compactor {
     /// A compactor that, when run automatically, keeps the last `keep` revisions.
-    pub(crate) fn new(location: String, keep: Revision, grace: Duration, watchers: Arc<Registry>) -> Self {
-        Compactor { location, keep, grace, watchers, job: None }
+    pub(crate) fn new(
+        location: String,
+        keep: Revision,
+        grace: Duration,
+        watchers: Arc<Registry>,
+        recent: Arc<Recent>,
+    ) -> Self {
+        Compactor { location, keep, grace, watchers, recent, job: None }
     }
 
     /// How long the writer may block waiting for requests before calling [`Compactor::step`] again.
@@ -117,6 +125,9 @@ impl Compactor {
             }
         }
         let result = purge_chunk(conn, job.target, job.cursor, !job.started);
+        if !job.started && result.is_ok() {
+            self.recent.forget_through(job.target);
+        }
         job.started = true;
         let done = match result {
             Ok(hi) => {

@@ -9,6 +9,7 @@
 
 mod compactor;
 mod read;
+mod recent;
 mod schema;
 pub mod snapshot;
 mod sqlerr;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use rkube_store::{Error, KeyValue, ListOptions, ListResult, Result, Revision, Store, WatchStream, check_value_size};
 
 use crate::read::ReadPool;
+use crate::recent::Recent;
 use crate::watch::Registry;
 use crate::writer::{Op, Outcome, Writer, WriterConfig};
 
@@ -64,6 +66,7 @@ pub struct SqliteStore {
     options: SqliteOptions,
     pool: Arc<ReadPool>,
     watchers: Arc<Registry>,
+    recent: Arc<Recent>,
     notify: tokio::sync::watch::Receiver<Revision>,
     writer: Writer,
 }
@@ -80,16 +83,18 @@ impl SqliteStore {
             schema::revisions(&conn).map_err(|e| sqlerr::map(&path.display().to_string(), "read revisions", e))?;
         let (notify_tx, notify) = tokio::sync::watch::channel(current.current);
         let watchers = Arc::new(Registry::default());
+        let recent = Arc::new(Recent::default());
         let config = WriterConfig {
             location: path.display().to_string(),
             compaction_interval: options.compaction_interval,
             compaction_keep: options.compaction_keep,
             watch_grace: options.compaction_watch_grace,
+            recent: recent.clone(),
         };
         let writer = Writer::spawn(conn, config, notify_tx, watchers.clone())?;
         let pool = Arc::new(ReadPool::new(path.to_owned(), options.read_connections, options.busy_timeout));
         tracing::debug!(path = %path.display(), revision = current.current, "opened SQLite store");
-        Ok(SqliteStore { path: path.to_owned(), options, pool, watchers, notify, writer })
+        Ok(SqliteStore { path: path.to_owned(), options, pool, watchers, recent, notify, writer })
     }
 
     /// The database file.
@@ -147,7 +152,8 @@ impl Store for SqliteStore {
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
         let poll = self.options.watch_poll_interval;
-        watch::start(self.pool.clone(), &self.watchers, self.notify.clone(), prefix, after, poll).await
+        watch::start(self.pool.clone(), self.recent.clone(), &self.watchers, self.notify.clone(), prefix, after, poll)
+            .await
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

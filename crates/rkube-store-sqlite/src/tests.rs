@@ -47,6 +47,29 @@ async fn two_stores_on_one_file_see_each_others_writes_through_watch() {
     assert_eq!(b.get("/x/2").await.expect("get").map(|kv| kv.value), Some(b"from a".to_vec()));
 }
 
+/// A watch woken by its own store's commit reads that commit from memory, but a revision written in between
+/// by the other store is only in the file: the watch must read it from there, in order, not skip it.
+#[tokio::test]
+async fn a_watch_never_skips_a_revision_another_store_wrote_between_its_own_commits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("state.db");
+    // A long poll interval, so what a's watch sees of b comes from the gap check, not the timer.
+    let slow = SqliteOptions { watch_poll_interval: Duration::from_secs(30), ..options() };
+    let a = SqliteStore::open(&path, slow).expect("open a");
+    let b = SqliteStore::open(&path, options()).expect("open b");
+    let mut watch = a.watch("/x/", 0).await.expect("watch a");
+    let first = a.create("/x/1", b"a".to_vec()).await.expect("a writes");
+    let seen = tokio::time::timeout(Duration::from_secs(10), watch.next()).await.expect("a's own write");
+    assert_eq!(seen.expect("open").expect("event").kv, first);
+    let between = b.create("/x/2", b"b".to_vec()).await.expect("b writes");
+    let last = a.create("/x/3", b"a again".to_vec()).await.expect("a writes again");
+    let events = tokio::time::timeout(Duration::from_secs(10), watch.by_ref().take(2).collect::<Vec<_>>())
+        .await
+        .expect("both later writes arrive without waiting for the poll timer");
+    let kvs: Vec<_> = events.into_iter().map(|e| e.expect("event").kv).collect();
+    assert_eq!(kvs, vec![between, last]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_get_distinct_revisions_and_cas_holds() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -1,5 +1,7 @@
 //! Watches: one task per watch reads the log after its last revision whenever the writer announces a
-//! commit, and on a timer so that writes by another process sharing the file are seen too.
+//! commit, and on a timer so that writes by another process sharing the file are seen too. Woken by a
+//! commit of this process, it takes the changes from the writer's in-memory window instead (`recent.rs`)
+//! when that window holds every revision after its position; the timer always reads the log.
 //!
 //! Nothing is skipped: ids are assigned and committed in order under SQLite's write lock, so once a
 //! snapshot shows revision N every smaller revision that will ever exist is visible in it too. Events
@@ -15,6 +17,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, watch};
 
 use crate::read::{self, ReadPool};
+use crate::recent::Recent;
 use crate::sqlerr;
 
 /// Events buffered per watch before its task waits for the consumer.
@@ -49,6 +52,7 @@ impl Registry {
 /// Starts a watch of `prefix` after revision `after`.
 pub(crate) async fn start(
     pool: Arc<ReadPool>,
+    recent: Arc<Recent>,
     registry: &Registry,
     notify: watch::Receiver<Revision>,
     prefix: &str,
@@ -62,13 +66,14 @@ pub(crate) async fn start(
         return Err(Error::Expired { requested: after, compacted: revs.compacted });
     }
     let (tx, mut rx) = mpsc::channel(CHANNEL);
-    let task = Task { pool, notify, prefix: prefix.into(), last: after, position, tx, poll_interval };
+    let task = Task { pool, recent, notify, prefix: prefix.into(), last: after, position, tx, poll_interval };
     tokio::spawn(task.run());
     Ok(futures::stream::poll_fn(move |cx| rx.poll_recv(cx)).boxed())
 }
 
 struct Task {
     pool: Arc<ReadPool>,
+    recent: Arc<Recent>,
     notify: watch::Receiver<Revision>,
     prefix: Arc<str>,
     last: Revision,
@@ -88,16 +93,30 @@ pub(crate) struct Page {
 
 impl Task {
     async fn run(mut self) {
+        // The first read is from the log: the window may not reach back to where the watch starts.
+        let mut from_log = true;
         loop {
             // Marked seen before reading, so a commit after the read wakes the wait below.
             self.notify.borrow_and_update();
-            let (prefix, last) = (self.prefix.clone(), self.last);
-            let page = self.pool.run("watch", move |conn, location| poll(conn, location, &prefix, last)).await;
+            let page = match from_log {
+                true => None,
+                false => self.recent.take(&self.prefix, self.last, BATCH as usize).map(|t| Page {
+                    more: t.events.len() == BATCH as usize,
+                    events: t.events,
+                    last: t.last,
+                }),
+            };
             let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    let _ = self.tx.send(Err(e)).await;
-                    return;
+                Some(page) => page,
+                None => {
+                    let (prefix, last) = (self.prefix.clone(), self.last);
+                    match self.pool.run("watch", move |conn, location| poll(conn, location, &prefix, last)).await {
+                        Ok(page) => page,
+                        Err(e) => {
+                            let _ = self.tx.send(Err(e)).await;
+                            return;
+                        }
+                    }
                 }
             };
             for event in page.events {
@@ -108,14 +127,16 @@ impl Task {
             self.last = page.last;
             self.position.store(page.last, Ordering::Release);
             if page.more {
+                from_log = false;
                 continue;
             }
             tokio::select! {
-                changed = self.notify.changed() => if changed.is_err() {
+                changed = self.notify.changed() => match changed {
+                    Ok(()) => from_log = false,
                     // The store was dropped: end the stream, as the in-memory store does.
-                    return;
+                    Err(_) => return,
                 },
-                _ = tokio::time::sleep(self.poll_interval) => {}
+                _ = tokio::time::sleep(self.poll_interval) => from_log = true,
                 _ = self.tx.closed() => return,
             }
         }

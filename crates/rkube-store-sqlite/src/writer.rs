@@ -11,11 +11,12 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rkube_store::{Error, KeyValue, Result, Revision};
+use rkube_store::{Error, Event, EventKind, KeyValue, Result, Revision};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::{oneshot, watch};
 
 use crate::compactor::Compactor;
+use crate::recent::Recent;
 use crate::schema;
 use crate::sqlerr;
 use crate::watch::Registry;
@@ -57,6 +58,8 @@ pub(crate) struct WriterConfig {
     pub(crate) compaction_interval: Duration,
     pub(crate) compaction_keep: Revision,
     pub(crate) watch_grace: Duration,
+    /// Where committed changes go for this process's watches.
+    pub(crate) recent: Arc<Recent>,
 }
 
 impl Writer {
@@ -69,11 +72,18 @@ impl Writer {
     ) -> Result<Writer> {
         let (tx, rx) = std::sync::mpsc::channel();
         let location = config.location.clone();
-        let compactor = Compactor::new(config.location.clone(), config.compaction_keep, config.watch_grace, watchers);
+        let compactor = Compactor::new(
+            config.location.clone(),
+            config.compaction_keep,
+            config.watch_grace,
+            watchers,
+            config.recent.clone(),
+        );
         let state = State {
             conn,
             location: config.location,
             notify,
+            recent: config.recent,
             compactor,
             interval: config.compaction_interval,
             commits: 0,
@@ -126,6 +136,7 @@ struct State {
     conn: Connection,
     location: String,
     notify: watch::Sender<Revision>,
+    recent: Arc<Recent>,
     compactor: Compactor,
     interval: Duration,
     /// Transactions committed, for the shutdown log and tests.
@@ -190,8 +201,8 @@ impl State {
     fn commit(&mut self, writes: Vec<(Op, oneshot::Sender<Result<Outcome>>)>) {
         let ops: Vec<&Op> = writes.iter().map(|(op, _)| op).collect();
         match apply(&self.conn, &ops) {
-            Ok((outcomes, last)) => {
-                self.announce(last);
+            Ok(Applied { outcomes, before, events }) => {
+                self.announce(before, events);
                 for ((_, reply), outcome) in writes.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
@@ -206,8 +217,8 @@ impl State {
                 tracing::warn!(location = %self.location, error = %e, "group commit failed; retrying each write alone");
                 for (op, reply) in writes {
                     let result = match apply(&self.conn, &[&op]) {
-                        Ok((mut outcomes, last)) => {
-                            self.announce(last);
+                        Ok(Applied { mut outcomes, before, events }) => {
+                            self.announce(before, events);
                             outcomes.pop().unwrap_or_else(|| {
                                 Err(sqlerr::backend(&self.location, "write produced no outcome".into()))
                             })
@@ -220,22 +231,40 @@ impl State {
         }
     }
 
-    fn announce(&mut self, last: Option<Revision>) {
+    /// Hands a committed batch to this process's watches: the changes first, then the revision that wakes them.
+    fn announce(&mut self, before: Revision, events: Vec<Event>) {
         self.commits += 1;
-        if let Some(rev) = last {
+        if let Some(rev) = events.last().map(Event::revision) {
+            self.recent.append(before, events);
             self.notify.send_replace(rev);
         }
     }
 }
 
-/// Applies `ops` in one transaction; returns each op's outcome and the last revision written, if any.
-fn apply(conn: &Connection, ops: &[&Op]) -> rusqlite::Result<(Vec<Result<Outcome>>, Option<Revision>)> {
+/// What one committed transaction did.
+struct Applied {
+    /// Each op's outcome, in order.
+    outcomes: Vec<Result<Outcome>>,
+    /// The revision before the transaction: its changes are the revisions right after it.
+    before: Revision,
+    /// The changes, as watches see them.
+    events: Vec<Event>,
+}
+
+/// Applies `ops` in one transaction.
+fn apply(conn: &Connection, ops: &[&Op]) -> rusqlite::Result<Applied> {
     let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
     let mut rev = schema::revisions(&tx)?.current;
-    let first = rev;
-    let outcomes = ops.iter().map(|op| apply_one(&tx, op, &mut rev)).collect::<rusqlite::Result<Vec<_>>>()?;
+    let before = rev;
+    let mut events = Vec::new();
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for op in ops {
+        let (outcome, event) = apply_one(&tx, op, &mut rev)?;
+        outcomes.push(outcome);
+        events.extend(event);
+    }
     tx.commit()?;
-    Ok((outcomes, (rev > first).then_some(rev)))
+    Ok(Applied { outcomes, before, events })
 }
 
 /// The key's live row (a subquery, not a join: see `read::GET_SQL`).
@@ -265,59 +294,64 @@ fn insert(
     Ok(())
 }
 
-fn apply_one(conn: &Connection, op: &Op, rev: &mut Revision) -> rusqlite::Result<Result<Outcome>> {
+/// The key's live row with its value: (mod revision, create revision, value), for the change's previous value.
+const LIVE_VALUE_SQL: &str =
+    "SELECT id, create_revision, value FROM log WHERE id = (SELECT id FROM current WHERE name = ?1)";
+
+fn live_value(conn: &Connection, key: &str) -> rusqlite::Result<Option<(Revision, Revision, Vec<u8>)>> {
+    conn.prepare_cached(LIVE_VALUE_SQL)?.query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+}
+
+/// Applies one op; on success also returns the change as a watch sees it.
+fn apply_one(conn: &Connection, op: &Op, rev: &mut Revision) -> rusqlite::Result<(Result<Outcome>, Option<Event>)> {
     match op {
         Op::Create { key, value } => {
             if live(conn, key)?.is_some() {
-                return Ok(Err(Error::AlreadyExists { key: key.clone() }));
+                return Ok((Err(Error::AlreadyExists { key: key.clone() }), None));
             }
             let id = *rev + 1;
             insert(conn, id, key, (true, false), id, 0, value)?;
             conn.prepare_cached("INSERT OR REPLACE INTO current (name, id) VALUES (?1, ?2)")?
                 .execute(rusqlite::params![key, id])?;
             *rev = id;
-            Ok(Ok(Outcome::Put(KeyValue {
-                key: key.clone(),
-                value: value.clone(),
-                create_revision: id,
-                mod_revision: id,
-            })))
+            let kv = KeyValue { key: key.clone(), value: value.clone(), create_revision: id, mod_revision: id };
+            let event = Event { kind: EventKind::Added, kv: kv.clone(), prev: None };
+            Ok((Ok(Outcome::Put(kv)), Some(event)))
         }
         Op::Update { key, value, expected } => {
-            let Some((actual, create)) = live(conn, key)? else {
-                return Ok(Err(Error::NotFound { key: key.clone() }));
+            let Some((actual, create, prev_value)) = live_value(conn, key)? else {
+                return Ok((Err(Error::NotFound { key: key.clone() }), None));
             };
             if actual != *expected {
-                return Ok(Err(Error::Conflict { key: key.clone(), expected: *expected, actual }));
+                return Ok((Err(Error::Conflict { key: key.clone(), expected: *expected, actual }), None));
             }
             let id = *rev + 1;
             insert(conn, id, key, (false, false), create, actual, value)?;
             conn.prepare_cached("UPDATE current SET id = ?2 WHERE name = ?1")?.execute(rusqlite::params![key, id])?;
             *rev = id;
-            Ok(Ok(Outcome::Put(KeyValue {
-                key: key.clone(),
-                value: value.clone(),
-                create_revision: create,
-                mod_revision: id,
-            })))
+            let kv = KeyValue { key: key.clone(), value: value.clone(), create_revision: create, mod_revision: id };
+            let prev = KeyValue { key: key.clone(), value: prev_value, create_revision: create, mod_revision: actual };
+            let event = Event { kind: EventKind::Modified, kv: kv.clone(), prev: Some(prev) };
+            Ok((Ok(Outcome::Put(kv)), Some(event)))
         }
         Op::Delete { key, expected } => {
-            let Some((actual, create)) = live(conn, key)? else {
-                return Ok(Err(Error::NotFound { key: key.clone() }));
+            let Some((actual, create, value)) = live_value(conn, key)? else {
+                return Ok((Err(Error::NotFound { key: key.clone() }), None));
             };
             if let Some(expected) = expected
                 && actual != *expected
             {
-                return Ok(Err(Error::Conflict { key: key.clone(), expected: *expected, actual }));
+                return Ok((Err(Error::Conflict { key: key.clone(), expected: *expected, actual }), None));
             }
-            let value: Vec<u8> =
-                conn.prepare_cached("SELECT value FROM log WHERE id = ?1")?.query_row([actual], |r| r.get(0))?;
             let id = *rev + 1;
             insert(conn, id, key, (false, true), create, actual, &[])?;
             conn.prepare_cached("DELETE FROM current WHERE name = ?1")?.execute([key])?;
             *rev = id;
             let prev = KeyValue { key: key.clone(), value, create_revision: create, mod_revision: actual };
-            Ok(Ok(Outcome::Deleted(prev, id)))
+            // As the log reads it back (watch.rs): a deletion carries the last value at the deletion's revision.
+            let kv = KeyValue { mod_revision: id, ..prev.clone() };
+            let event = Event { kind: EventKind::Deleted, kv, prev: Some(prev.clone()) };
+            Ok((Ok(Outcome::Deleted(prev, id)), Some(event)))
         }
     }
 }

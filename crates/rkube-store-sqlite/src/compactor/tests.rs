@@ -172,7 +172,8 @@ async fn purge_waits_for_lagging_watches_until_the_grace_ends() {
     let registry = Arc::new(Registry::default());
     let watch = registry.register(3);
 
-    let mut patient = super::Compactor::new("test".into(), 0, Duration::from_secs(3600), registry.clone());
+    let mut patient =
+        super::Compactor::new("test".into(), 0, Duration::from_secs(3600), registry.clone(), Default::default());
     patient.request(&conn, target, None);
     patient.step(&conn);
     assert_eq!(rows(&path).len(), 10, "nothing deleted while a watch is at 3 < {target}");
@@ -191,7 +192,7 @@ async fn purge_waits_for_lagging_watches_until_the_grace_ends() {
         store.update("/k", b"x".to_vec(), kv.mod_revision).await.expect("update")
     };
     watch.store(0, Ordering::Release);
-    let mut impatient = super::Compactor::new("test".into(), 0, Duration::ZERO, registry);
+    let mut impatient = super::Compactor::new("test".into(), 0, Duration::ZERO, registry, Default::default());
     impatient.request(&conn, kv.mod_revision, None);
     impatient.step(&conn);
     assert_eq!(meta(&path, "purged"), kv.mod_revision);

@@ -8,6 +8,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::{Command, Op, Outcome, State};
 use crate::compactor::Compactor;
+use crate::recent::Recent;
 use crate::schema;
 use crate::watch::Registry;
 
@@ -15,8 +16,10 @@ fn state(dir: &tempfile::TempDir) -> (State, watch::Receiver<i64>) {
     let path = dir.path().join("state.db");
     let conn = schema::open_writer(&path, Duration::from_secs(1)).expect("open");
     let (notify, rx) = watch::channel(0);
-    let compactor = Compactor::new("test".into(), 1000, Duration::ZERO, Arc::new(Registry::default()));
-    let state = State { conn, location: "test".into(), notify, compactor, interval: Duration::ZERO, commits: 0 };
+    let recent = Arc::new(Recent::default());
+    let compactor = Compactor::new("test".into(), 1000, Duration::ZERO, Arc::new(Registry::default()), recent.clone());
+    let state =
+        State { conn, location: "test".into(), notify, recent, compactor, interval: Duration::ZERO, commits: 0 };
     (state, rx)
 }
 
@@ -59,6 +62,31 @@ fn queued_writes_share_one_transaction_each_with_its_own_check_and_revision() {
     );
     let mut stale = stale;
     assert!(matches!(stale.try_recv().expect("answered"), Err(Error::Conflict { expected: 10, actual: 11, .. })));
+
+    // The committed changes, and only those, are in the window this process's watches read, as the log has them.
+    let window = state.recent.take("/k/", 0, 100).expect("the window starts where the batch did");
+    assert_eq!(window.last, 11);
+    assert_eq!(window.events.iter().map(|e| e.revision()).collect::<Vec<_>>(), (1..=11).collect::<Vec<i64>>());
+    let update = &window.events[10];
+    assert_eq!(update.kind, rkube_store::EventKind::Modified);
+    assert_eq!(update.kv.value, b"new".to_vec());
+    let prev = update.prev.as_ref().expect("an update carries the previous value");
+    assert_eq!((prev.value.clone(), prev.mod_revision), (vec![9], 10));
+}
+
+#[test]
+fn a_deletion_in_the_window_carries_the_last_value() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut state, _notify) = state(&dir);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let _ = queue(&tx, Op::Create { key: "/k/a".into(), value: b"one".to_vec() });
+    let _ = queue(&tx, Op::Delete { key: "/k/a".into(), expected: Some(1) });
+    state.round(rx.try_recv().ok(), &rx);
+    let window = state.recent.take("/k/", 1, 100).expect("inside the window");
+    let deleted = &window.events[0];
+    assert_eq!(deleted.kind, rkube_store::EventKind::Deleted);
+    assert_eq!((deleted.kv.value.clone(), deleted.kv.mod_revision), (b"one".to_vec(), 2));
+    assert_eq!(deleted.prev.as_ref().map(|p| p.mod_revision), Some(1));
 }
 
 #[test]
