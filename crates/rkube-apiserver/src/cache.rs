@@ -105,6 +105,16 @@ pub struct Cache {
     /// Bumped when the cache reloads from a fresh list: watchers started before must end (their next
     /// events could be missing), as upstream's cacher ends its watchers on re-initialisation.
     resets: watch::Sender<u64>,
+    /// Objects this server has just written, parsed already (see [`Cache::offer`]).
+    offered: std::sync::Mutex<Offered>,
+}
+
+/// Written objects waiting for their store event, and how far the events have been applied (under one lock,
+/// so an object offered after its event was applied is never kept).
+#[derive(Default)]
+struct Offered {
+    applied: Revision,
+    objects: BTreeMap<Revision, (String, Arc<CachedObject>)>,
 }
 
 /// Why a watch could not start from the cache.
@@ -146,6 +156,7 @@ impl Cache {
             events: Default::default(),
             progress,
             resets,
+            offered: Default::default(),
         });
         let rev = cache.load(&store, &prefix).await?;
         tokio::spawn(follow(cache.clone(), store, prefix, rev, shutdown));
@@ -182,9 +193,35 @@ impl Cache {
         st.revision = revision;
         st.loaded = revision;
         drop(st);
+        self.take_offered("", revision);
         self.resets.send_modify(|n| *n += 1);
         self.progress.send_replace(revision);
         Ok(revision)
+    }
+
+    /// Hands over an object this server has just written (with its resourceVersion set, as it would be parsed
+    /// from the store): when the store's event for it arrives, the cache keeps this object instead of parsing
+    /// the stored bytes again, and its JSON, once serialized for the writer's answer, is the one watchers send.
+    pub fn offer(&self, key: &str, object: &Arc<CachedObject>) {
+        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+        if object.revision > offered.applied {
+            offered.objects.insert(object.revision, (key.to_owned(), object.clone()));
+        }
+    }
+
+    /// Records that changes up to `revision` are applied, and takes the object offered for `key` at it.
+    fn take_offered(&self, key: &str, revision: Revision) -> Option<Arc<CachedObject>> {
+        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
+        offered.applied = offered.applied.max(revision);
+        if offered.objects.is_empty() {
+            return None;
+        }
+        let found = offered.objects.remove(&revision).filter(|(k, _)| k == key).map(|(_, o)| o);
+        // Older offers were never applied from here (a reload passed them): they are stale.
+        if offered.objects.first_key_value().is_some_and(|(r, _)| *r <= revision) {
+            offered.objects = offered.objects.split_off(&(revision + 1));
+        }
+        found
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -281,8 +318,14 @@ impl Cache {
 
     fn apply(&self, ev: rkube_store::Event) {
         let revision = ev.revision();
-        let Some(object) = parse(&ev.kv.key, &ev.kv.value, revision) else { return };
-        let object = Arc::new(object);
+        let offered = self.take_offered(&ev.kv.key, revision).filter(|_| ev.kind != EventKind::Deleted);
+        let object = match offered {
+            Some(object) => object,
+            None => match parse(&ev.kv.key, &ev.kv.value, revision) {
+                Some(object) => Arc::new(object),
+                None => return,
+            },
+        };
         let segment = self.segment_of(&ev.kv.key);
         let mut st = self.write();
         let sender = self.events.lock().unwrap_or_else(|e| e.into_inner()).get(&segment).cloned();

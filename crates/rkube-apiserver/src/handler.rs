@@ -19,9 +19,14 @@ use crate::state::AppState;
 /// Builds a response from a JSON value, in the client's format.
 pub(crate) fn respond(status: StatusCode, value: &Value, out: Output) -> Response {
     let (body, ct) = codec::encode(value, out);
-    let mut r = Response::new(Body::from(body));
+    respond_encoded(status, Body::from(body), ct)
+}
+
+/// An answer already encoded as `content_type`.
+pub(crate) fn respond_encoded(status: StatusCode, body: Body, content_type: &'static str) -> Response {
+    let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
 }
 

@@ -61,28 +61,41 @@ fn track_managed_fields(
     rkube_ssa::update_owned(old, new, &req, &schema)
 }
 
-/// The object an update starts from: the watch cache's copy (shared, not cloned) or one read from the store.
-enum Current {
-    Cached(Arc<crate::cache::CachedObject>),
-    Stored(Value),
+/// An object as the registry hands it around: the watch cache's copy (shared, not cloned; its JSON serialized
+/// once for every reader) or one of its own. An update starts from one; a write returns one: what this server
+/// wrote is shared with the watch cache, so the answer and every watcher send the same serialization.
+pub enum Object {
+    /// Shared with the watch cache.
+    Shared(Arc<crate::cache::CachedObject>),
+    /// Read from the store, or not written (a dry run, a completed deletion).
+    Owned(Value),
 }
 
-impl std::ops::Deref for Current {
+impl std::ops::Deref for Object {
     type Target = Value;
 
     fn deref(&self) -> &Value {
         match self {
-            Current::Cached(o) => &o.value,
-            Current::Stored(v) => v,
+            Object::Shared(o) => &o.value,
+            Object::Owned(v) => v,
         }
     }
 }
 
-impl Current {
-    fn into_owned(self) -> Value {
+impl Object {
+    /// The object as a value of its own (a copy when it is shared).
+    pub fn into_owned(self) -> Value {
         match self {
-            Current::Cached(o) => o.value.clone(),
-            Current::Stored(v) => v,
+            Object::Shared(o) => Arc::try_unwrap(o).map(|o| o.value).unwrap_or_else(|o| o.value.clone()),
+            Object::Owned(v) => v,
+        }
+    }
+
+    /// The object's JSON, when it is shared (serialized once).
+    pub fn json(&self) -> Option<&bytes::Bytes> {
+        match self {
+            Object::Shared(o) => Some(o.json()),
+            Object::Owned(_) => None,
         }
     }
 }
@@ -269,6 +282,14 @@ fn rv_of(obj: &Value) -> Option<i64> {
 }
 
 impl Registry {
+    /// What a successful write of `obj` at `revision` returns: the object shared with the watch cache, which
+    /// takes it when the store's event arrives instead of parsing the stored bytes again.
+    fn written(&self, key: &str, obj: Value, revision: rkube_store::Revision) -> Object {
+        let object = Arc::new(crate::cache::CachedObject::new(with_revision(obj, revision), revision));
+        self.cache.offer(key, &object);
+        Object::Shared(object)
+    }
+
     /// A registry over `store`, reading through `cache`, allocating service addresses from `ranges`.
     pub fn new(
         store: Arc<dyn Store>,
@@ -526,7 +547,7 @@ impl Registry {
         ns: Option<&str>,
         mut obj: Value,
         ctx: &WriteCtx,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Object, ApiError> {
         let strategy = kinds::strategy(def);
         check_type(def, &mut obj)?;
         self.check_fields(&mut obj, ctx)?;
@@ -599,7 +620,7 @@ impl Registry {
             return Err(ApiError::invalid(&def.group, &def.kind, &name, causes));
         }
         if ctx.dry_run {
-            return Ok(obj);
+            return Ok(Object::Owned(obj));
         }
         let key = self.key(def, ns, &name);
         let owner = format!("{}/{name}", ns.unwrap_or_default());
@@ -613,7 +634,7 @@ impl Registry {
                     // The next admission under the lock must count this object.
                     self.cache.wait_for(kv.mod_revision, std::time::Duration::from_secs(2)).await;
                 }
-                Ok(with_revision(obj, kv.mod_revision))
+                Ok(self.written(&key, obj, kv.mod_revision))
             }
             Err(e) => {
                 // Only what this create reserved: on AlreadyExists the addresses are the existing service's.
@@ -683,7 +704,7 @@ impl Registry {
         subresource: Option<&str>,
         ctx: &WriteCtx,
         mut desire: F,
-    ) -> Result<(Value, bool), ApiError>
+    ) -> Result<(Object, bool), ApiError>
     where
         F: FnMut(Option<&Value>) -> Result<Value, ApiError>,
     {
@@ -711,10 +732,10 @@ impl Registry {
             let current = match cached {
                 Some(o) => {
                     let revision = o.revision;
-                    Some((Current::Cached(o), revision))
+                    Some((Object::Shared(o), revision))
                 }
                 None => match self.store.get(&key).await.map_err(|e| store_error(def, name, e))? {
-                    Some(kv) => Some((Current::Stored(parse_stored(def, name, &kv)?), kv.mod_revision)),
+                    Some(kv) => Some((Object::Owned(parse_stored(def, name, &kv)?), kv.mod_revision)),
                     None => None,
                 },
             };
@@ -790,10 +811,10 @@ impl Registry {
                     continue;
                 }
                 // Upstream skips writes that change nothing: the resourceVersion stays.
-                return Ok((old.into_owned(), false));
+                return Ok((old, false));
             }
             if ctx.dry_run {
-                return Ok((new, false));
+                return Ok((Object::Owned(new), false));
             }
             let (release_after, release_on_failure) = if is_services(def) && subresource.is_none() {
                 self.services.reallocate(&mut new, &old, &format!("{}/{name}", ns.unwrap_or_default()), name).await?
@@ -810,7 +831,7 @@ impl Registry {
                         if is_services(def) {
                             self.services.release(&new).await;
                         }
-                        return Ok((with_revision(new, rev), false));
+                        return Ok((Object::Owned(with_revision(new, rev)), false));
                     }
                     // Someone wrote in between: derive the object again from the new current one; a precondition the
                     // caller gave (a resourceVersion in a PUT body or in the patch) is checked again above.
@@ -821,7 +842,7 @@ impl Registry {
             let result = self.store.update(&key, for_storage(&mut new), old_rev).await;
             self.services.release_ports(if result.is_ok() { &release_after } else { &release_on_failure }).await;
             match result {
-                Ok(kv) => return Ok((with_revision(new, kv.mod_revision), false)),
+                Ok(kv) => return Ok((self.written(&key, new, kv.mod_revision), false)),
                 Err(rkube_store::Error::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 use crate::authn::User;
 use crate::codec::{self, Output};
-use crate::handler::{read_body, respond, success_status};
+use crate::handler::{read_body, respond, respond_encoded, success_status};
 use crate::patch::{self, PatchType};
 use crate::query::Query;
-use crate::registry::{DeleteOpts, WriteCtx};
+use crate::registry::{DeleteOpts, Object, WriteCtx};
 use crate::request_info::RequestInfo;
 use crate::resource::ResourceDef;
 use crate::state::AppState;
@@ -34,6 +34,15 @@ fn answer(def: &ResourceDef, status: StatusCode, obj: &Value, out: Output, query
             respond(status, &t, Output::Json)
         }
         _ => respond(status, obj, out),
+    }
+}
+
+/// The answer to a write: a JSON answer sends the written object's shared serialization (the one its watchers
+/// send too) instead of serializing it again.
+fn answer_written(def: &ResourceDef, status: StatusCode, obj: &Object, out: Output, query: &Query) -> Response {
+    match (out, obj.json()) {
+        (Output::Json, Some(json)) => respond_encoded(status, axum::body::Body::from(json.clone()), "application/json"),
+        _ => answer(def, status, obj, out, query),
     }
 }
 
@@ -164,7 +173,7 @@ pub(crate) async fn handle(
             }
             let ctx = write_ctx(query, &user_agent)?;
             let created = registry.create(def, ns, obj, &ctx).await?;
-            Ok(with_warnings(answer(def, StatusCode::CREATED, &created, out, query), &ctx))
+            Ok(with_warnings(answer_written(def, StatusCode::CREATED, &created, out, query), &ctx))
         }
         ("update", None | Some("status") | Some("finalize") | Some("approval")) => {
             let (headers, body) = read_body(req).await?;
@@ -180,7 +189,7 @@ pub(crate) async fn handle(
                 })
                 .await?;
             Ok(with_warnings(
-                answer(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query),
+                answer_written(def, if created { StatusCode::CREATED } else { StatusCode::OK }, &updated, out, query),
                 &ctx,
             ))
         }
@@ -220,7 +229,7 @@ pub(crate) async fn handle(
                     })
                     .await?;
                 let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-                return Ok(with_warnings(answer(def, status, &updated, out, query), &ctx));
+                return Ok(with_warnings(answer_written(def, status, &updated, out, query), &ctx));
             }
             let patch_body: Value = if body.len() > codec::MAX_BODY {
                 return Err(ApiError::too_large(codec::MAX_BODY));
@@ -235,7 +244,7 @@ pub(crate) async fn handle(
                     None => Err(ApiError::not_found(&def.group, &def.resource, name)),
                 })
                 .await?;
-            Ok(with_warnings(answer(def, StatusCode::OK, &updated, out, query), &ctx))
+            Ok(with_warnings(answer_written(def, StatusCode::OK, &updated, out, query), &ctx))
         }
         ("delete", None) => {
             let opts = delete_options(req, query).await?;

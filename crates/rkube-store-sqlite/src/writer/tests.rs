@@ -79,9 +79,11 @@ fn a_deletion_in_the_window_carries_the_last_value() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (mut state, _notify) = state(&dir);
     let (tx, rx) = std::sync::mpsc::channel();
-    let _ = queue(&tx, Op::Create { key: "/k/a".into(), value: b"one".to_vec() });
-    let _ = queue(&tx, Op::Delete { key: "/k/a".into(), expected: Some(1) });
+    let mut created = queue(&tx, Op::Create { key: "/k/a".into(), value: b"one".to_vec() });
+    let mut deleted = queue(&tx, Op::Delete { key: "/k/a".into(), expected: Some(1) });
     state.round(rx.try_recv().ok(), &rx);
+    assert!(matches!(created.try_recv().expect("answered"), Ok(Outcome::Put(_))));
+    assert!(matches!(deleted.try_recv().expect("answered"), Ok(Outcome::Deleted(_, 2))));
     let window = state.recent.take("/k/", 1, 100).expect("inside the window");
     let deleted = &window.events[0];
     assert_eq!(deleted.kind, rkube_store::EventKind::Deleted);
