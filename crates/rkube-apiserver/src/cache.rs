@@ -6,6 +6,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
+use handover::Handover;
 use rkube_store::{EventKind, ListOptions, Revision, Store};
 use serde_json::Value;
 use tokio::sync::{broadcast, watch};
@@ -105,16 +106,34 @@ pub struct Cache {
     /// Bumped when the cache reloads from a fresh list: watchers started before must end (their next
     /// events could be missing), as upstream's cacher ends its watchers on re-initialisation.
     resets: watch::Sender<u64>,
-    /// Objects this server has just written, parsed already (see [`Cache::offer`]).
-    offered: std::sync::Mutex<Offered>,
+    /// Objects this server writes, parsed already (see `handover.rs`).
+    handover: Handover,
 }
 
-/// Written objects waiting for their store event, and how far the events have been applied (under one lock,
-/// so an object offered after its event was applied is never kept).
-#[derive(Default)]
-struct Offered {
-    applied: Revision,
-    objects: BTreeMap<Revision, (String, Arc<CachedObject>)>,
+/// An object this server is writing, left with the cache (see [`Cache::pend`]); dropped unfinished (the write
+/// failed or its request was abandoned), it is forgotten.
+pub struct Pending<'a> {
+    cache: &'a Cache,
+    key: String,
+    ticket: u64,
+    done: bool,
+}
+
+impl Pending<'_> {
+    /// The write committed at `revision`: the object as stored, shared with the cache (`None` cannot happen:
+    /// only this call or the drop takes the ticket).
+    pub fn written(mut self, revision: Revision) -> Option<Arc<CachedObject>> {
+        self.done = true;
+        self.cache.handover.written(&self.key, self.ticket, revision)
+    }
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.cache.handover.forget(&self.key, self.ticket);
+        }
+    }
 }
 
 /// Why a watch could not start from the cache.
@@ -156,7 +175,7 @@ impl Cache {
             events: Default::default(),
             progress,
             resets,
-            offered: Default::default(),
+            handover: Handover::default(),
         });
         let rev = cache.load(&store, &prefix).await?;
         tokio::spawn(follow(cache.clone(), store, prefix, rev, shutdown));
@@ -193,35 +212,18 @@ impl Cache {
         st.revision = revision;
         st.loaded = revision;
         drop(st);
-        self.take_offered("", revision);
+        self.handover.reloaded(revision);
         self.resets.send_modify(|n| *n += 1);
         self.progress.send_replace(revision);
         Ok(revision)
     }
 
-    /// Hands over an object this server has just written (with its resourceVersion set, as it would be parsed
-    /// from the store): when the store's event for it arrives, the cache keeps this object instead of parsing
+    /// Leaves `value` with the cache while it is stored under `key` as `bytes` (its JSON without the
+    /// resourceVersion): when the store's event for it arrives, the cache keeps this object instead of parsing
     /// the stored bytes again, and its JSON, once serialized for the writer's answer, is the one watchers send.
-    pub fn offer(&self, key: &str, object: &Arc<CachedObject>) {
-        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
-        if object.revision > offered.applied {
-            offered.objects.insert(object.revision, (key.to_owned(), object.clone()));
-        }
-    }
-
-    /// Records that changes up to `revision` are applied, and takes the object offered for `key` at it.
-    fn take_offered(&self, key: &str, revision: Revision) -> Option<Arc<CachedObject>> {
-        let mut offered = self.offered.lock().unwrap_or_else(|e| e.into_inner());
-        offered.applied = offered.applied.max(revision);
-        if offered.objects.is_empty() {
-            return None;
-        }
-        let found = offered.objects.remove(&revision).filter(|(k, _)| k == key).map(|(_, o)| o);
-        // Older offers were never applied from here (a reload passed them): they are stale.
-        if offered.objects.first_key_value().is_some_and(|(r, _)| *r <= revision) {
-            offered.objects = offered.objects.split_off(&(revision + 1));
-        }
-        found
+    pub fn pend(&self, key: &str, bytes: &[u8], value: Value) -> Pending<'_> {
+        let ticket = self.handover.pend(key, bytes, value);
+        Pending { cache: self, key: key.to_owned(), ticket, done: false }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
@@ -318,8 +320,8 @@ impl Cache {
 
     fn apply(&self, ev: rkube_store::Event) {
         let revision = ev.revision();
-        let offered = self.take_offered(&ev.kv.key, revision).filter(|_| ev.kind != EventKind::Deleted);
-        let object = match offered {
+        let bytes = (ev.kind != EventKind::Deleted).then_some(ev.kv.value.as_slice());
+        let object = match self.handover.applying(&ev.kv.key, revision, bytes) {
             Some(object) => object,
             None => match parse(&ev.kv.key, &ev.kv.value, revision) {
                 Some(object) => Arc::new(object),
@@ -419,5 +421,6 @@ async fn follow(
     }
 }
 
+mod handover;
 #[cfg(test)]
 mod tests;

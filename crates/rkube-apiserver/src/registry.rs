@@ -282,12 +282,16 @@ fn rv_of(obj: &Value) -> Option<i64> {
 }
 
 impl Registry {
-    /// What a successful write of `obj` at `revision` returns: the object shared with the watch cache, which
-    /// takes it when the store's event arrives instead of parsing the stored bytes again.
-    fn written(&self, key: &str, obj: Value, revision: rkube_store::Revision) -> Object {
-        let object = Arc::new(crate::cache::CachedObject::new(with_revision(obj, revision), revision));
-        self.cache.offer(key, &object);
-        Object::Shared(object)
+    /// What a successful write returns: the object shared with the watch cache.
+    fn written(
+        def: &ResourceDef,
+        name: &str,
+        pending: crate::cache::Pending<'_>,
+        revision: rkube_store::Revision,
+    ) -> Result<Object, ApiError> {
+        pending.written(revision).map(Object::Shared).ok_or_else(|| {
+            ApiError::internal(format!("the written {} {name:?} was lost on its way to the watch cache", def.resource))
+        })
     }
 
     /// A registry over `store`, reading through `cache`, allocating service addresses from `ranges`.
@@ -628,13 +632,15 @@ impl Registry {
             true => self.services.allocate(&mut obj, &owner, &name).await?,
             false => Vec::new(),
         };
-        match self.store.create(&key, for_storage(&mut obj)).await {
+        let bytes = for_storage(&mut obj);
+        let pending = self.cache.pend(&key, &bytes, obj);
+        match self.store.create(&key, bytes).await {
             Ok(kv) => {
                 if quota_lock.is_some() {
                     // The next admission under the lock must count this object.
                     self.cache.wait_for(kv.mod_revision, std::time::Duration::from_secs(2)).await;
                 }
-                Ok(self.written(&key, obj, kv.mod_revision))
+                Self::written(def, &name, pending, kv.mod_revision)
             }
             Err(e) => {
                 // Only what this create reserved: on AlreadyExists the addresses are the existing service's.
@@ -839,10 +845,12 @@ impl Registry {
                     Err(e) => return Err(store_error(def, name, e)),
                 }
             }
-            let result = self.store.update(&key, for_storage(&mut new), old_rev).await;
+            let bytes = for_storage(&mut new);
+            let pending = self.cache.pend(&key, &bytes, new);
+            let result = self.store.update(&key, bytes, old_rev).await;
             self.services.release_ports(if result.is_ok() { &release_after } else { &release_on_failure }).await;
             match result {
-                Ok(kv) => return Ok((self.written(&key, new, kv.mod_revision), false)),
+                Ok(kv) => return Ok((Self::written(def, name, pending, kv.mod_revision)?, false)),
                 Err(rkube_store::Error::Conflict { .. }) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }

@@ -202,12 +202,10 @@ impl State {
         let ops: Vec<&Op> = writes.iter().map(|(op, _)| op).collect();
         match apply(&self.conn, &ops) {
             Ok(Applied { outcomes, before, events }) => {
-                // Answered before the watches are woken: the API server hands what it wrote to its watch cache
-                // when the answer comes, which spares the cache parsing it again if that comes first.
+                self.announce(before, events);
                 for ((_, reply), outcome) in writes.into_iter().zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
-                self.announce(before, events);
             }
             Err(e) if writes.len() == 1 => {
                 let err = sqlerr::map(&self.location, "commit a write", e);

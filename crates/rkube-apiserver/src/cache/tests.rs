@@ -57,44 +57,31 @@ async fn a_burst_of_one_resource_keeps_the_history_of_the_others() {
     assert_eq!(cache.last_change("leases"), before_burst);
 }
 
-/// What the registry hands over after its write is what the cache keeps and watchers see (the same object, not a
-/// second parse); an offer that comes after its event was applied is not kept, nor is one for another key.
+/// What the registry leaves with the cache before its write is what the cache keeps and watchers see (the same
+/// object, not a second parse), and what the write returns.
 #[tokio::test]
-async fn an_object_offered_by_its_writer_replaces_parsing_the_stored_bytes() {
+async fn an_object_left_by_its_writer_replaces_parsing_the_stored_bytes() {
     let store = Arc::new(MemoryStore::new());
     let (cache, _stop) = cache_over(store.clone()).await;
-    // Nothing else writes, so the revision the write will get is known beforehand.
-    let next = store.current_revision().await.expect("revision") + 1;
     let key = "/registry/configmaps/default/a";
-    let written =
-        serde_json::json!({"metadata": {"name": "a", "resourceVersion": next.to_string()}, "data": {"k": "v"}});
-    let offered = Arc::new(super::CachedObject::new(written, next));
-    cache.offer(key, &offered);
-    cache.offer(
-        "/registry/configmaps/default/other",
-        &Arc::new(super::CachedObject::new(serde_json::json!({}), next + 1)),
-    );
-    let rev = store
-        .create(key, br#"{"metadata":{"name":"a"},"data":{"k":"v"}}"#.to_vec())
-        .await
-        .expect("create")
-        .mod_revision;
-    assert_eq!(rev, next);
+    let bytes = br#"{"data":{"k":"v"},"metadata":{"name":"a"}}"#.to_vec();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let pending = cache.pend(key, &bytes, value);
+    let rev = store.create(key, bytes).await.expect("create").mod_revision;
+    let written = pending.written(rev).expect("the write's object");
     assert!(cache.wait_for(rev, Duration::from_secs(10)).await);
     let kept = cache.get(key).expect("cached");
-    assert!(Arc::ptr_eq(&kept, &offered), "the offered object is kept, not a parse of the stored bytes");
+    assert!(Arc::ptr_eq(&kept, &written), "the written object is kept, not a parse of the stored bytes");
+    assert_eq!(
+        kept.value.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()),
+        Some(rev.to_string().as_str())
+    );
 
-    // The other key's revision comes from a write of a different key: its offer must not be used.
-    let key2 = "/registry/configmaps/default/b";
-    let rev2 = store.create(key2, br#"{"metadata":{"name":"b"}}"#.to_vec()).await.expect("create").mod_revision;
-    assert_eq!(rev2, next + 1);
+    // Different bytes stored than left (another writer's): the cache parses what was stored.
+    let other = cache.pend(key, b"{}", serde_json::json!({"wrong": true}));
+    let rev2 = store.update(key, br#"{"metadata":{"name":"a"}}"#.to_vec(), rev).await.expect("update").mod_revision;
     assert!(cache.wait_for(rev2, Duration::from_secs(10)).await);
-    let b = cache.get(key2).expect("cached");
-    assert_eq!(b.value.pointer("/metadata/name").and_then(|v| v.as_str()), Some("b"), "parsed from the store");
-    assert_eq!(b.value.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()), Some(rev2.to_string().as_str()));
-
-    // Too late: the event is applied already, so the offer is dropped, and nothing is left waiting.
-    cache.offer(key2, &Arc::new(super::CachedObject::new(serde_json::json!({"late": true}), rev2)));
-    assert!(cache.offered.lock().expect("lock").objects.is_empty());
-    assert!(cache.get(key2).expect("cached").value.get("late").is_none());
+    assert!(cache.get(key).expect("cached").value.get("wrong").is_none());
+    drop(other);
+    assert!(cache.handover.is_empty(), "nothing is left behind");
 }
