@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
 use k8s_openapi::serde::de::DeserializeOwned;
-use kube::api::Api;
-use kube::runtime::WatchStreamExt;
-use kube::runtime::watcher::{self, Event};
+use kube::runtime::watcher::Event;
 use kube::{Client, Resource};
 use tokio::sync::watch;
 
@@ -158,12 +156,11 @@ where
 
     /// Lists and watches `api` into the cache until the stream ends (the watcher retries with backoff by
     /// itself, so in practice until the task is dropped).
-    async fn run(self, api: Api<K>) {
-        // managedFields are dropped from the cache, as upstream's controller-manager does: no controller reads
-        // them, they are most of a small object's size, and an update without them keeps the stored ones.
-        let stream = watcher::watcher(api, watcher::Config::default())
-            .default_backoff()
-            .modify(|o| o.meta_mut().managed_fields = None);
+    async fn run(self, client: Client) {
+        // managedFields are left out of the cache, as upstream's controller-manager drops them: no controller
+        // reads them, they are most of a small object's size, and an update without them keeps the stored ones.
+        // They are not even decoded (`lean.rs`).
+        let stream = crate::lean::watch_all::<K>(client, kube::runtime::watcher::Config::default());
         futures::pin_mut!(stream);
         let mut pending: BTreeMap<Key, Arc<K>> = BTreeMap::new();
         while let Some(ev) = stream.next().await {
@@ -249,8 +246,7 @@ impl SharedInformers {
         }
         let informer = Informer::<K>::new();
         map.insert(TypeId::of::<K>(), Box::new(informer.clone()));
-        let api = Api::<K>::all_with(self.client.clone(), &K::DynamicType::default());
-        let run = informer.clone().run(api);
+        let run = informer.clone().run(self.client.clone());
         let mut stop = self.stop.clone();
         tokio::spawn(async move {
             tokio::select! {

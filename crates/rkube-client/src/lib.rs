@@ -13,6 +13,7 @@ pub mod events;
 pub mod failover;
 pub mod informer;
 pub mod leader;
+pub mod lean;
 pub mod pods;
 pub mod queue;
 

@@ -9,9 +9,9 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ReplicationController, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Client;
 use kube::core::Selector;
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
+use kube::runtime::watcher;
 use tokio::sync::{Notify, watch};
 
 use crate::preemption::Pdb;
@@ -40,7 +40,7 @@ impl Shared {
 
 /// Runs one watch forever, turning its events into `apply`/`delete`/`resync` calls on the state.
 async fn run<K>(
-    api: Api<K>,
+    client: Client,
     shared: Arc<Shared>,
     synced: watch::Sender<bool>,
     apply: impl Fn(&mut State, K),
@@ -48,14 +48,11 @@ async fn run<K>(
     key: impl Fn(&K) -> String,
     resync: impl Fn(&mut State, &HashSet<String>),
 ) where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
 {
-    // managedFields are never read here and are the bulk of a cached pod's memory (as upstream's scheduler,
-    // whose informers trim them).
-    let mut stream = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .modify(|o| o.meta_mut().managed_fields = None)
-        .boxed();
+    // managedFields are never read here and are the bulk of a cached pod's memory (upstream's scheduler trims
+    // them from its informers); they are not even decoded.
+    let mut stream = rkube_client::lean::watch_all::<K>(client, watcher::Config::default()).boxed();
     let mut seen = HashSet::new();
     while let Some(ev) = stream.next().await {
         let ev = match ev {
@@ -97,8 +94,8 @@ pub(crate) fn start(
 
     let (tx, rx) = watch::channel(false);
     synced.push(rx);
-    tasks.push(tokio::spawn(run(
-        Api::<Pod>::all(client.clone()),
+    tasks.push(tokio::spawn(run::<Pod>(
+        client.clone(),
         shared.clone(),
         tx,
         |st, p| st.pod_applied(Arc::new(p)),
@@ -109,8 +106,8 @@ pub(crate) fn start(
 
     let (tx, rx) = watch::channel(false);
     synced.push(rx);
-    tasks.push(tokio::spawn(run(
-        Api::<Node>::all(client.clone()),
+    tasks.push(tokio::spawn(run::<Node>(
+        client.clone(),
         shared.clone(),
         tx,
         |st, n| st.node_applied(Arc::new(n)),
@@ -121,8 +118,8 @@ pub(crate) fn start(
 
     let (tx, rx) = watch::channel(false);
     synced.push(rx);
-    tasks.push(tokio::spawn(run(
-        Api::<Namespace>::all(client.clone()),
+    tasks.push(tokio::spawn(run::<Namespace>(
+        client.clone(),
         shared.clone(),
         tx,
         move |st, ns| {
@@ -139,8 +136,8 @@ pub(crate) fn start(
     let pdb_key = |p: &PodDisruptionBudget| {
         format!("{}/{}", p.metadata.namespace.clone().unwrap_or_default(), p.metadata.name.clone().unwrap_or_default())
     };
-    tasks.push(tokio::spawn(run(
-        Api::<PodDisruptionBudget>::all(client.clone()),
+    tasks.push(tokio::spawn(run::<PodDisruptionBudget>(
+        client.clone(),
         shared.clone(),
         tx,
         move |st, p| {
@@ -186,8 +183,8 @@ where
     let ns = |o: &K| o.meta().namespace.clone().unwrap_or_default();
     let key = move |o: &K| format!("{kind}/{}", o.meta().name.clone().unwrap_or_default());
     let (tx, _rx) = watch::channel(false);
-    tokio::spawn(run(
-        Api::<K>::all(client.clone()),
+    tokio::spawn(run::<K>(
+        client.clone(),
         shared.clone(),
         tx,
         move |st, o| {

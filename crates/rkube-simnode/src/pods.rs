@@ -11,7 +11,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, PostParams, Preconditions};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 use rkube_client::api::{is_conflict, is_not_found};
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
@@ -110,11 +110,10 @@ impl Drop for AbortOnDrop {
 }
 
 async fn watch(pods: &Pods) {
-    let api: Api<Pod> = Api::all(pods.shared.client.clone());
     let config = watcher::Config::default().fields("spec.nodeName!=");
     // managedFields are never needed here (a status write keeps the stored ones): without them the cache is
-    // smaller and so is every status write's body.
-    let mut events = watcher(api, config).default_backoff().modify(|p| p.metadata.managed_fields = None).boxed();
+    // smaller and so is every status write's body; they are not even decoded.
+    let mut events = rkube_client::lean::watch_all::<Pod>(pods.shared.client.clone(), config).boxed();
     // While (re)listing: the keys seen, queued only once the list is complete so that pods already running
     // are counted against their nodes before any new pod is admitted.
     let mut listed: Option<(HashSet<Key>, Vec<Key>)> = None;
