@@ -44,6 +44,15 @@ impl<K: Resource> Resource for Lean<K> {
         K::plural(dt)
     }
 
+    // A metadata-only `K` (PartialObjectMeta) must stay one: kube asks the server for metadata by this.
+    fn metadata_api() -> bool {
+        K::metadata_api()
+    }
+
+    fn url_path(dt: &Self::DynamicType, namespace: Option<&str>) -> String {
+        K::url_path(dt, namespace)
+    }
+
     fn meta(&self) -> &ObjectMeta {
         self.0.meta()
     }
@@ -184,7 +193,19 @@ where
     K: Resource + Clone + fmt::Debug + for<'de> Deserialize<'de> + Send + 'static,
     K::DynamicType: Default,
 {
-    let api = Api::<Lean<K>>::all_with(client, &K::DynamicType::default());
+    watch_all_with(client, &K::DynamicType::default(), config)
+}
+
+/// [`watch_all`] for a kind known at run time (`dt`).
+pub fn watch_all_with<K>(
+    client: Client,
+    dt: &K::DynamicType,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + use<K>
+where
+    K: Resource + Clone + fmt::Debug + for<'de> Deserialize<'de> + Send + 'static,
+{
+    let api = Api::<Lean<K>>::all_with(client, dt);
     watcher::watcher(api, config).default_backoff().map(|ev| ev.map(unwrap_event))
 }
 
@@ -233,6 +254,21 @@ mod tests {
             format!(r#"{{"apiVersion":"v1","kind":"PodList","metadata":{{"resourceVersion":"9"}},"items":[{POD}]}}"#);
         let list: kube::core::ObjectList<Lean<Pod>> = serde_json::from_str(&list).expect("list");
         assert_eq!(list.items[0].0.metadata.name.as_deref(), Some("p"));
+    }
+
+    #[test]
+    fn metadata_only_objects_stay_metadata_only() {
+        use kube::api::DynamicObject;
+        use kube::core::PartialObjectMeta;
+        type Meta = PartialObjectMeta<DynamicObject>;
+        assert!(<Lean<Meta> as Resource>::metadata_api(), "kube asks the server for metadata by this");
+        let json = r#"{"apiVersion":"meta.k8s.io/v1","kind":"PartialObjectMetadata","metadata":{"name":"p",
+            "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"rs","uid":"u1"}],
+            "managedFields":[{"manager":"m","fieldsV1":{"f:metadata":{}}}]}}"#;
+        let lean: Lean<Meta> = serde_json::from_str(json).expect("partial object");
+        assert_eq!(lean.0.metadata.managed_fields, None);
+        let owners = lean.0.metadata.owner_references.expect("owners kept");
+        assert_eq!(owners[0].uid, "u1");
     }
 
     #[test]

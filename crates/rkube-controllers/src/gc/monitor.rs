@@ -7,9 +7,8 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
-use kube::api::{Api, DynamicObject};
+use kube::api::DynamicObject;
 use kube::core::PartialObjectMeta;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::{Notify, mpsc};
 
@@ -70,8 +69,13 @@ pub(crate) fn seen(r: &Resource, meta: &ObjectMeta) -> Option<Seen> {
 pub(crate) async fn run(client: Client, r: Resource, sink: Sink, synced: mpsc::UnboundedSender<String>) {
     let key = super::key(&r);
     let is_crd = r.ar.group == "apiextensions.k8s.io" && r.ar.kind == "CustomResourceDefinition";
-    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &r.ar);
-    let mut events = watcher::watcher(api, watcher::Config::default()).default_backoff().boxed();
+    // Metadata only, and of that not managedFields: the graph needs owners, finalizers and deletion.
+    let mut events = rkube_client::lean::watch_all_with::<PartialObjectMeta<DynamicObject>>(
+        client,
+        &r.ar,
+        watcher::Config::default(),
+    )
+    .boxed();
     let mut listed: Option<HashSet<Uid>> = None;
     let mut first_sync = true;
     while let Some(event) = events.next().await {
