@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, PostParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::watcher;
 use rkube_client::api::{is_conflict, is_not_found};
+use rkube_client::lean::Lean;
 use rkube_client::queue::WorkQueue;
 use rkube_client::{Error, Result};
 
@@ -270,14 +271,18 @@ async fn sync(pods: &Pods, key: &Key) -> Result<Option<Duration>> {
     if pod.status.as_ref() == Some(&status) {
         return Ok(again(&status));
     }
-    let mut updated = (*pod).clone();
-    updated.status = Some(status.clone());
+    // As a kubelet's status manager writes it: a merge patch of the whole status, guarded by the pod's uid (a
+    // pod deleted and created again under the name is not ours to write). Unlike a replace it neither sends
+    // the whole pod nor makes the server decode, check and merge one; the answer is read without managedFields.
+    let patch = serde_json::json!({"metadata": {"uid": uid}, "status": status});
     let written = {
         let _p = shared.permit().await;
-        api.replace_status(&key.1, &PostParams::default(), &updated).await
+        Api::<Lean<Pod>>::namespaced(shared.client.clone(), &key.0)
+            .patch_status(&key.1, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
     };
     match written {
-        Ok(w) => {
+        Ok(Lean(w)) => {
             let mut cache = lock(&pods.cache);
             // Our response is newer than the cached pod only if no event arrived since we read it.
             if cache.get(key).is_some_and(|c| c.metadata.resource_version == pod.metadata.resource_version) {
