@@ -272,6 +272,15 @@ impl Cache {
         (items, st.revision)
     }
 
+    /// Whether any object's key starts with `prefix`.
+    pub fn holds_any(&self, prefix: &str) -> bool {
+        self.read()
+            .objects
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .next()
+            .is_some_and(|(k, _)| k.starts_with(prefix))
+    }
+
     /// One object by key.
     pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.read().objects.get(key).cloned()

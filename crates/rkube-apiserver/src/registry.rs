@@ -379,8 +379,10 @@ impl Registry {
 
     /// Whether namespace `ns` has any ResourceQuota (then creates there are admitted one at a time).
     fn has_quotas(&self, ns: &str) -> bool {
-        let def = ResourceDef::builtin_named("", "resourcequotas");
-        !self.cache.list(&self.prefix(&def, Some(ns))).0.is_empty()
+        // Asked on every namespaced create: neither the definition nor a list of the quotas is built each time.
+        static QUOTAS: std::sync::OnceLock<Arc<ResourceDef>> = std::sync::OnceLock::new();
+        let def = QUOTAS.get_or_init(|| ResourceDef::builtin_named("", "resourcequotas"));
+        self.cache.holds_any(&self.prefix(def, Some(ns)))
     }
 
     /// The watch cache.
@@ -672,18 +674,21 @@ impl Registry {
     /// NamespaceLifecycle admission: objects may only be created in namespaces that exist and are not terminating.
     async fn check_namespace_open(&self, def: &ResourceDef, ns: &str, name: &str) -> Result<(), ApiError> {
         let key = self.keys.object("namespaces", None, ns);
+        // Only whether it is terminating matters: every create asks, so the cached namespace is not copied.
+        let terminating = |n: &Value| n.pointer("/metadata/deletionTimestamp").is_some();
         let existing = match self.cache.get(&key) {
-            Some(o) => Some(o.value.clone()),
+            Some(o) => Some(terminating(&o.value)),
             None => self
                 .store
                 .get(&key)
                 .await
                 .map_err(|e| store_error(def, name, e))?
-                .and_then(|kv| serde_json::from_slice(&kv.value).ok()),
+                .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok())
+                .map(|n| terminating(&n)),
         };
         match existing {
             None => Err(ApiError::not_found("", "namespaces", ns)),
-            Some(n) if n.pointer("/metadata/deletionTimestamp").is_some() => Err(ApiError::forbidden_because(
+            Some(true) => Err(ApiError::forbidden_because(
                 &def.group,
                 &def.resource,
                 name,
@@ -694,7 +699,7 @@ impl Registry {
                 &format!("namespace {ns} is being terminated"),
                 "metadata.namespace",
             )),
-            Some(_) => Ok(()),
+            Some(false) => Ok(()),
         }
     }
 
@@ -1138,7 +1143,6 @@ fn merge_for_update(
     mut wanted: Value,
     subresource: Option<&str>,
 ) -> Value {
-    let old_meta = old.get("metadata").cloned().unwrap_or_else(|| json!({}));
     // A binding (server-internal) sets spec.nodeName on the current object: nothing else to merge.
     if subresource == Some("binding") {
         return wanted;
@@ -1156,8 +1160,8 @@ fn merge_for_update(
     }
     if subresource == Some("status") {
         let mut new = old.clone();
-        match wanted.get("status") {
-            Some(s) => new["status"] = s.clone(),
+        match wanted.get_mut("status") {
+            Some(s) => new["status"] = s.take(),
             None => {
                 if let Some(o) = new.as_object_mut() {
                     o.remove("status");
@@ -1166,6 +1170,8 @@ fn merge_for_update(
         }
         return new;
     }
+    let empty = serde_json::Map::new();
+    let old_meta = old.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
     {
         let m = meta_mut(&mut wanted);
         for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {

@@ -85,3 +85,19 @@ async fn an_object_left_by_its_writer_replaces_parsing_the_stored_bytes() {
     drop(other);
     assert!(cache.handover.is_empty(), "nothing is left behind");
 }
+
+/// `holds_any` (asked on every namespaced create: are there quotas here?) sees only keys under the prefix: a
+/// namespace whose name extends another's is not the other.
+#[tokio::test]
+async fn holds_any_sees_only_keys_under_the_prefix() {
+    let store = Arc::new(MemoryStore::new());
+    let (cache, _stop) = cache_over(store.clone()).await;
+    let last = put(&store, "/registry/resourcequotas/ns10/q", 0).await;
+    assert!(cache.wait_for(last, Duration::from_secs(10)).await);
+    assert!(cache.holds_any("/registry/resourcequotas/ns10/"));
+    assert!(!cache.holds_any("/registry/resourcequotas/ns1/"));
+    assert!(!cache.holds_any("/registry/resourcequotas/ns2/"));
+    let last = put(&store, "/registry/resourcequotas/ns1/q", 1).await;
+    assert!(cache.wait_for(last, Duration::from_secs(10)).await);
+    assert!(cache.holds_any("/registry/resourcequotas/ns1/"));
+}
