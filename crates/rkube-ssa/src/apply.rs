@@ -56,7 +56,7 @@ pub fn apply(
     if req.manager == "kubectl" && last_applied::has(&obj) {
         last_applied::set(&mut obj, applied);
     }
-    set_on(&mut obj, &managers);
+    set_on(&mut obj, managers);
     Ok(obj)
 }
 
@@ -107,18 +107,18 @@ fn apply_inner(
     if let Some(r) = req.reset_fields {
         fields = fields.recursive_difference(r);
     }
-    let entry = ManagedFieldsEntry {
-        manager: manager.to_owned(),
-        operation: Operation::Apply,
-        api_version: req.api_version.to_owned(),
-        subresource: req.subresource.to_owned(),
-        time: last.as_ref().and_then(|l| l.time.clone()),
+    let entry = ManagedFieldsEntry::new(
+        manager.to_owned(),
+        Operation::Apply,
+        req.api_version.to_owned(),
+        req.subresource.to_owned(),
+        last.as_ref().and_then(|l| l.time.clone()),
         fields,
-    };
+    );
     managers.insert(key.clone(), entry);
     let mut merged = merge(&live_obj, applied, schema);
     if let Some(last) = &last {
-        merged = prune(&merged, &managers, &last.fields, schema);
+        merged = prune(&merged, &managers, last.fields(), schema);
     }
 
     let cmp = compare_normalized(&live_obj, &merged, &zero, schema)
@@ -130,7 +130,7 @@ fn apply_inner(
         if *k == key {
             continue;
         }
-        for path in e.fields.intersection(&changed).paths() {
+        for path in e.fields().intersection(&changed).paths() {
             conflicts.push(Conflict {
                 manager: e.manager.clone(),
                 operation: e.operation,
@@ -145,15 +145,15 @@ fn apply_inner(
     }
     for (k, e) in managers.iter_mut() {
         if *k != key {
-            e.fields.remove_all(&changed);
-            e.fields.remove_all(&cmp.removed);
+            e.remove_fields(&changed);
+            e.remove_fields(&cmp.removed);
         }
     }
-    managers.retain(|_, e| !e.fields.is_empty());
+    managers.retain(|_, e| !e.fields().is_empty());
     if let Some(e) = managers.get_mut(&key) {
-        e.fields.remove_all(strip_set());
+        e.remove_fields(strip_set());
     }
-    managers.retain(|_, e| !e.fields.is_empty());
+    managers.retain(|_, e| !e.fields().is_empty());
 
     // Upstream only stamps the applier's time when the object changed; a no-op apply keeps the live object.
     if value::equal(&live_obj, &merged) {
@@ -185,7 +185,7 @@ fn prune(merged: &Value, managers: &Managers, last: &FieldSet, schema: &dyn Sche
     // First remove everything the applier owned last time...
     let pruned = remove_items(merged, &last, schema);
     // ...then keep removed only what no manager (the applier's new configuration included) owns...
-    let owned = managers.values().fold(FieldSet::new(), |acc, e| acc.union(&e.fields));
+    let owned = managers.values().fold(FieldSet::new(), |acc, e| acc.union(e.fields()));
     let merged_set = named(&fieldset(merged, schema));
     let pruned_set = named(&fieldset(&pruned, schema));
     let pruned = remove_items(merged, &merged_set.difference(&pruned_set.union(&named(&owned))), schema);

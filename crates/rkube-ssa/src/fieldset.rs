@@ -147,16 +147,18 @@ impl FieldSet {
     }
 
     /// `self = self.difference(other)`, in place: only the paths of `other` are visited.
-    pub(crate) fn remove_all(&mut self, other: &FieldSet) {
-        self.remove_members(other);
+    /// Returns whether any path was removed.
+    pub(crate) fn remove_all(&mut self, other: &FieldSet) -> bool {
+        let mut removed = self.remove_members(other);
         for (pe, theirs) in &other.children {
             if let Some(mine) = self.children.get_mut(pe) {
-                mine.remove_all(theirs);
+                removed |= mine.remove_all(theirs);
                 if mine.is_empty() {
                     self.children.remove(pe);
                 }
             }
         }
+        removed
     }
 
     /// `self = self.recursive_difference(other)`, in place.
@@ -175,7 +177,8 @@ impl FieldSet {
         }
     }
 
-    fn remove_members(&mut self, other: &FieldSet) {
+    fn remove_members(&mut self, other: &FieldSet) -> bool {
+        let before = self.members.len();
         if other.members.len() < self.members.len() {
             for pe in &other.members {
                 self.members.remove(pe);
@@ -183,6 +186,7 @@ impl FieldSet {
         } else {
             self.members.retain(|pe| !other.members.contains(pe));
         }
+        self.members.len() != before
     }
 
     /// Every member path, in upstream's iteration order: this level's members first, then each child's paths.

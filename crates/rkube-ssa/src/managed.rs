@@ -42,8 +42,12 @@ pub struct ManagedFieldsEntry {
     pub subresource: String,
     /// When the manager last changed the object (RFC 3339, seconds), if recorded.
     pub time: Option<String>,
-    /// The fields the manager owns.
-    pub fields: FieldSet,
+    /// The fields the manager owns (private so that every change goes through a method that forgets
+    /// `encoded`).
+    fields: FieldSet,
+    /// `fieldsV1` exactly as decoded, while `fields` is unchanged: most writes leave most entries alone
+    /// (another manager's fields, a lease renewal's own), and encoding a set anew was half of tracking them.
+    encoded: Option<Value>,
 }
 
 impl ManagedFieldsEntry {
@@ -53,7 +57,42 @@ impl ManagedFieldsEntry {
         identifier(&self.manager, self.operation, &self.api_version, &self.subresource)
     }
 
-    fn to_value(&self) -> Value {
+    /// A new entry (encoded when it is written out).
+    pub(crate) fn new(
+        manager: String,
+        operation: Operation,
+        api_version: String,
+        subresource: String,
+        time: Option<String>,
+        fields: FieldSet,
+    ) -> Self {
+        ManagedFieldsEntry { manager, operation, api_version, subresource, time, fields, encoded: None }
+    }
+
+    /// The fields the manager owns.
+    pub fn fields(&self) -> &FieldSet {
+        &self.fields
+    }
+
+    /// The fields, to change them: the entry is encoded anew.
+    pub(crate) fn fields_mut(&mut self) -> &mut FieldSet {
+        self.encoded = None;
+        &mut self.fields
+    }
+
+    /// Takes `other`'s paths out of the fields; the entry keeps its encoding when it held none of them.
+    pub(crate) fn remove_fields(&mut self, other: &FieldSet) {
+        if self.fields.remove_all(other) {
+            self.encoded = None;
+        }
+    }
+
+    /// The fields, taken out of the entry.
+    pub(crate) fn into_fields(self) -> FieldSet {
+        self.fields
+    }
+
+    fn into_value(self) -> Value {
         let mut m = Map::new();
         if !self.manager.is_empty() {
             m.insert("manager".into(), json!(self.manager));
@@ -64,7 +103,11 @@ impl ManagedFieldsEntry {
             m.insert("time".into(), json!(t));
         }
         m.insert("fieldsType".into(), json!("FieldsV1"));
-        m.insert("fieldsV1".into(), self.fields.to_fields_v1());
+        let fields = match self.encoded {
+            Some(v) => v,
+            None => self.fields.to_fields_v1(),
+        };
+        m.insert("fieldsV1".into(), fields);
         if !self.subresource.is_empty() {
             m.insert("subresource".into(), json!(self.subresource));
         }
@@ -109,7 +152,7 @@ fn str_field<'v>(e: &'v Map<String, Value>, name: &str, i: usize) -> Result<&'v 
     }
 }
 
-fn decode_entry(v: &Value, i: usize) -> Result<ManagedFieldsEntry, String> {
+fn decode_entry(v: &Value, i: usize, keep: bool) -> Result<ManagedFieldsEntry, String> {
     let Value::Object(e) = v else {
         return Err(format!("managed fields entry {i} is not an object"));
     };
@@ -127,10 +170,12 @@ fn decode_entry(v: &Value, i: usize) -> Result<ManagedFieldsEntry, String> {
         "" => return Err(format!("missing fieldsType in managed fields entry {i}")),
         other => return Err(format!("invalid fieldsType {} in managed fields entry {i}", gojson::go_quote(other))),
     }
-    let fields = match e.get("fieldsV1") {
-        None | Some(Value::Null) => FieldSet::new(),
+    let (fields, encoded) = match e.get("fieldsV1") {
+        None | Some(Value::Null) => (FieldSet::new(), None),
         Some(f) => {
-            FieldSet::from_fields_v1(f).map_err(|err| format!("error decoding versioned set from entry {i}: {err}"))?
+            let set = FieldSet::from_fields_v1(f)
+                .map_err(|err| format!("error decoding versioned set from entry {i}: {err}"))?;
+            (set, keep.then(|| f.clone()))
         }
     };
     let time = match e.get("time") {
@@ -144,17 +189,29 @@ fn decode_entry(v: &Value, i: usize) -> Result<ManagedFieldsEntry, String> {
         subresource: str_field(e, "subresource", i)?.to_owned(),
         time,
         fields,
+        encoded,
     })
 }
 
 /// Decodes a `managedFields` list with upstream's checks; a later entry with the same identifier wins.
 pub(crate) fn decode(list: Option<&Value>) -> Result<Managers, String> {
+    decode_list(list, false)
+}
+
+/// [`decode`] for the stored object's list, which this server encoded: each entry keeps its `fieldsV1` and
+/// is written out as it was unless its fields change (a client's list may spell a set differently, and is
+/// encoded anew as upstream does).
+pub(crate) fn decode_stored(list: Option<&Value>) -> Result<Managers, String> {
+    decode_list(list, true)
+}
+
+fn decode_list(list: Option<&Value>, keep: bool) -> Result<Managers, String> {
     let mut out = Managers::new();
     match list {
         None | Some(Value::Null) => {}
         Some(Value::Array(entries)) => {
             for (i, v) in entries.iter().enumerate() {
-                let e = decode_entry(v, i)?;
+                let e = decode_entry(v, i, keep)?;
                 out.insert(e.key(), e);
             }
         }
@@ -167,18 +224,18 @@ pub(crate) fn decode(list: Option<&Value>) -> Result<Managers, String> {
 pub fn managed_fields(obj: &Value) -> Result<Vec<ManagedFieldsEntry>, String> {
     match obj.pointer("/metadata/managedFields") {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(entries)) => entries.iter().enumerate().map(|(i, v)| decode_entry(v, i)).collect(),
+        Some(Value::Array(entries)) => entries.iter().enumerate().map(|(i, v)| decode_entry(v, i, false)).collect(),
         Some(other) => Err(format!("managedFields must be a list, got {other}")),
     }
 }
 
 /// The `managedFields` list in upstream's order: appliers first, then by time, manager, apiVersion and
 /// subresource. `None` when there are no managers (the field is then removed).
-pub(crate) fn encode(m: &Managers) -> Option<Value> {
+pub(crate) fn encode(m: Managers) -> Option<Value> {
     if m.is_empty() {
         return None;
     }
-    let mut entries: Vec<&ManagedFieldsEntry> = m.values().collect();
+    let mut entries: Vec<ManagedFieldsEntry> = m.into_values().collect();
     entries.sort_by(|p, q| {
         p.operation
             .cmp(&q.operation)
@@ -187,11 +244,11 @@ pub(crate) fn encode(m: &Managers) -> Option<Value> {
             .then_with(|| p.api_version.cmp(&q.api_version))
             .then_with(|| p.subresource.cmp(&q.subresource))
     });
-    Some(Value::Array(entries.into_iter().map(ManagedFieldsEntry::to_value).collect()))
+    Some(Value::Array(entries.into_iter().map(ManagedFieldsEntry::into_value).collect()))
 }
 
 /// Writes (or removes) `metadata.managedFields` on an object.
-pub(crate) fn set_on(obj: &mut Value, m: &Managers) {
+pub(crate) fn set_on(obj: &mut Value, m: Managers) {
     set_list(obj, encode(m));
 }
 
@@ -265,7 +322,8 @@ pub(crate) fn cap_update_managers(m: &mut Managers, max: usize) {
             m.insert(bucket.clone(), f);
         }
         if let Some(b) = m.get_mut(&bucket) {
-            b.fields = entry.fields.union(&b.fields);
+            let merged = entry.fields.union(&b.fields);
+            *b.fields_mut() = merged;
             // The bucket takes the time of the newer update merged into it.
             b.time = entry.time.clone();
         }
@@ -279,14 +337,14 @@ mod tests {
     use super::*;
 
     fn entry(manager: &str, op: Operation, time: &str) -> ManagedFieldsEntry {
-        ManagedFieldsEntry {
-            manager: manager.into(),
-            operation: op,
-            api_version: "v1".into(),
-            subresource: String::new(),
-            time: Some(time.into()),
-            fields: FieldSet::from_fields_v1_str(&format!(r#"{{"f:data":{{"f:{manager}":{{}}}}}}"#)).expect("parses"),
-        }
+        ManagedFieldsEntry::new(
+            manager.into(),
+            op,
+            "v1".into(),
+            String::new(),
+            Some(time.into()),
+            FieldSet::from_fields_v1_str(&format!(r#"{{"f:data":{{"f:{manager}":{{}}}}}}"#)).expect("parses"),
+        )
     }
 
     #[test]
@@ -311,7 +369,7 @@ mod tests {
         ] {
             m.insert(e.key(), e);
         }
-        let list = encode(&m).expect("entries");
+        let list = encode(m.clone()).expect("entries");
         let names: Vec<&str> = list.as_array().into_iter().flatten().filter_map(|e| e["manager"].as_str()).collect();
         assert_eq!(names, ["z", "b", "a"]);
         let back = decode(Some(&list)).expect("decodes");
@@ -343,7 +401,7 @@ mod tests {
         cap_update_managers(&mut m, 10);
         assert_eq!(m.len(), 10);
         let bucket = &m[&identifier("ancient-changes", Operation::Update, "v1", "")];
-        assert_eq!(bucket.fields.to_fields_v1_string(), r#"{"f:data":{"f:m00":{},"f:m01":{},"f:m02":{}}}"#);
+        assert_eq!(bucket.fields().to_fields_v1_string(), r#"{"f:data":{"f:m00":{},"f:m01":{},"f:m02":{}}}"#);
         assert_eq!(bucket.time.as_deref(), Some("2024-01-01T00:00:02Z"));
     }
 }

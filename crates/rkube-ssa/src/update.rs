@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::compare::compare_normalized;
 use crate::fieldset::FieldSet;
 use crate::managed::{
-    ManagedFieldsEntry, Managers, Operation, cap_update_managers, decode, identifier, is_reset, set_list, set_on,
+    ManagedFieldsEntry, Managers, Operation, cap_update_managers, decode, decode_stored, identifier, is_reset,
+    set_list, set_on,
 };
 use crate::path::field_path;
 use crate::request::Request;
@@ -60,13 +61,16 @@ pub fn update_owned(live: Option<&Value>, mut new: Value, req: &Request<'_>, sch
     let new_mf = new.pointer("/metadata/managedFields");
     let live_mf = live.and_then(|l| l.pointer("/metadata/managedFields"));
     let managers = if !req.subresource.is_empty() {
-        decode(live_mf).unwrap_or_default()
+        decode_stored(live_mf).unwrap_or_default()
     } else if is_reset(new_mf) {
         Managers::new()
+    } else if new_mf.is_some() && new_mf == live_mf {
+        // A client sending back the list it read (a read-modify-write): the stored list, as stored.
+        decode_stored(live_mf).unwrap_or_default()
     } else {
         match decode(new_mf) {
             Ok(m) if !m.is_empty() => m,
-            _ => decode(live_mf).unwrap_or_default(),
+            _ => decode_stored(live_mf).unwrap_or_default(),
         }
     };
     set_list(&mut new, None);
@@ -75,7 +79,7 @@ pub fn update_owned(live: Option<&Value>, mut new: Value, req: &Request<'_>, sch
         return new;
     }
     match run_update(live, &new, managers, req.manager, req, schema) {
-        Ok(m) => set_on(&mut new, &m),
+        Ok(m) => set_on(&mut new, m),
         Err(_) => set_list(&mut new, live_mf.cloned()),
     }
     new
@@ -98,26 +102,26 @@ pub(crate) fn run_update(
     let mut changed = cmp.added;
     changed.union_with(cmp.modified);
     for e in managers.values_mut() {
-        e.fields.remove_all(&changed);
-        e.fields.remove_all(&cmp.removed);
+        e.remove_fields(&changed);
+        e.remove_fields(&cmp.removed);
     }
-    managers.retain(|_, e| !e.fields.is_empty());
+    managers.retain(|_, e| !e.fields().is_empty());
     let mut own = changed;
     own.remove_all(strip_set());
     // The writer's entry (and time) only moves when it took fields; removing fields alone changes nothing.
     if !own.is_empty() {
         let key = identifier(manager, Operation::Update, req.api_version, req.subresource);
         if let Some(previous) = managers.remove(&key) {
-            own.union_with(previous.fields);
+            own.union_with(previous.into_fields());
         }
-        let entry = ManagedFieldsEntry {
-            manager: manager.to_owned(),
-            operation: Operation::Update,
-            api_version: req.api_version.to_owned(),
-            subresource: req.subresource.to_owned(),
-            time: Some(req.now.to_owned()),
-            fields: own,
-        };
+        let entry = ManagedFieldsEntry::new(
+            manager.to_owned(),
+            Operation::Update,
+            req.api_version.to_owned(),
+            req.subresource.to_owned(),
+            Some(req.now.to_owned()),
+            own,
+        );
         managers.insert(key, entry);
     }
     cap_update_managers(&mut managers, MAX_UPDATE_MANAGERS);

@@ -105,7 +105,7 @@ fn force_takes_ownership() {
     let obj = apply(Some(&live), &bob, true, &req("bob", T1), &schema).expect("forced");
     assert_eq!(obj["spec"]["replicas"], 5);
     assert_eq!(owned(&obj, "bob"), r#"{"f:spec":{"f:replicas":{}}}"#);
-    assert!(!entry(&obj, "alice").expect("alice stays").fields.has(&crate::field_path(&["spec", "replicas"])));
+    assert!(!entry(&obj, "alice").expect("alice stays").fields().has(&crate::field_path(&["spec", "replicas"])));
     // Alice re-applying her old value now conflicts with bob.
     let err =
         apply(Some(&obj), &deployment(3, "nginx:1.25"), false, &req("alice", T2), &schema).expect_err("conflicts");
@@ -139,7 +139,7 @@ fn containers_merge_per_item_and_atomic_lists_are_replaced() {
     let containers = &obj["spec"]["template"]["spec"]["containers"];
     assert_eq!(containers[0]["args"], json!(["-c"]));
     assert_eq!(containers[1], json!({"name": "log", "image": "busybox"}));
-    assert!(entry(&obj, "alice").expect("alice").fields.has(&[
+    assert!(entry(&obj, "alice").expect("alice").fields().has(&[
         PathElementExt::f("spec"),
         PathElementExt::f("template"),
         PathElementExt::f("spec"),

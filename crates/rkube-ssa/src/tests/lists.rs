@@ -117,7 +117,7 @@ fn status_apply_owns_only_status() {
     let obj = apply(Some(&live), &status, false, &r, &schema).expect("spec is ignored, so no conflict");
     let e = entry(&obj, "controller").expect("entry");
     assert_eq!(
-        (e.subresource.as_str(), e.fields.to_fields_v1_string().as_str()),
+        (e.subresource.as_str(), e.fields().to_fields_v1_string().as_str()),
         ("status", r#"{"f:status":{"f:replicas":{}}}"#)
     );
 }

@@ -55,7 +55,7 @@ pub(super) fn entry(obj: &Value, manager: &str) -> Option<ManagedFieldsEntry> {
 
 /// The FieldsV1 text of `manager`'s entry, or "" when it has none.
 pub(super) fn owned(obj: &Value, manager: &str) -> String {
-    entry(obj, manager).map(|e| e.fields.to_fields_v1_string()).unwrap_or_default()
+    entry(obj, manager).map(|e| e.fields().to_fields_v1_string()).unwrap_or_default()
 }
 
 /// `(manager, operation)` of every entry, in stored order.

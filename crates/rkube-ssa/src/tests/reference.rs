@@ -206,7 +206,7 @@ pub(super) fn update(live: Option<&Value>, new: &Value, req: &Request<'_>, schem
     }
     let zero = schema.empty_object();
     match run_update(live.unwrap_or(&zero), &out, managers, req.manager, req, schema) {
-        Ok(m) => set_on(&mut out, &m),
+        Ok(m) => set_on(&mut out, m),
         Err(_) => set_list(&mut out, live_mf.cloned()),
     }
     out
@@ -229,25 +229,26 @@ fn run_update(
     let cmp = compare(&lhs, &rhs, schema)?.filtered(req.reset_fields);
     let changed = cmp.changed();
     for e in managers.values_mut() {
-        e.fields = e.fields.difference(&changed).difference(&cmp.removed);
+        let kept = e.fields().difference(&changed).difference(&cmp.removed);
+        *e.fields_mut() = kept;
     }
-    managers.retain(|_, e| !e.fields.is_empty());
+    managers.retain(|_, e| !e.fields().is_empty());
     let own = changed.difference(strip_set());
     // The writer's entry (and time) only moves when it took fields; removing fields alone changes nothing.
     if !own.is_empty() {
         let key = identifier(manager, Operation::Update, req.api_version, req.subresource);
         let fields = match managers.get(&key) {
-            Some(previous) => own.union(&previous.fields),
+            Some(previous) => own.union(previous.fields()),
             None => own,
         };
-        let entry = ManagedFieldsEntry {
-            manager: manager.to_owned(),
-            operation: Operation::Update,
-            api_version: req.api_version.to_owned(),
-            subresource: req.subresource.to_owned(),
-            time: Some(req.now.to_owned()),
+        let entry = ManagedFieldsEntry::new(
+            manager.to_owned(),
+            Operation::Update,
+            req.api_version.to_owned(),
+            req.subresource.to_owned(),
+            Some(req.now.to_owned()),
             fields,
-        };
+        );
         managers.insert(key, entry);
     }
     cap_update_managers(&mut managers, MAX_UPDATE_MANAGERS);

@@ -83,7 +83,7 @@ fn status_updates_record_the_subresource_and_ignore_client_managed_fields() {
     );
     let kcm = entry(&obj, "kube-controller-manager").expect("entry");
     assert_eq!(kcm.subresource, "status");
-    assert_eq!(kcm.fields.to_fields_v1_string(), r#"{"f:status":{"f:observedGeneration":{},"f:replicas":{}}}"#);
+    assert_eq!(kcm.fields().to_fields_v1_string(), r#"{"f:status":{"f:observedGeneration":{},"f:replicas":{}}}"#);
     assert!(entry(&obj, "alice").is_some());
     let list = obj["metadata"]["managedFields"].as_array().expect("list");
     assert_eq!(list[1]["subresource"], "status");
@@ -103,8 +103,55 @@ fn update_fieldsets_round_trip_through_the_object() {
     let obj = update(None, &deployment(1, "x"), &req("kubectl-create", T0), &schema);
     let list = obj["metadata"]["managedFields"].clone();
     for e in crate::managed_fields(&obj).expect("decodes") {
-        let text = e.fields.to_fields_v1_string();
-        assert_eq!(fields(&text), e.fields);
+        let text = e.fields().to_fields_v1_string();
+        assert_eq!(&fields(&text), e.fields());
     }
     assert_eq!(list[0]["fieldsType"], "FieldsV1");
+}
+
+/// An entry a write leaves alone is written back as stored (not decoded and encoded again); one whose fields
+/// change is encoded anew. An element prefix this code does not know (dropped by decoding, as upstream does)
+/// shows which happened.
+#[test]
+fn unchanged_entries_keep_their_stored_encoding() {
+    let schema = deploy_schema();
+    let applied =
+        stored(apply(None, &deployment(3, "nginx:1.25"), false, &req("alice", T0), &schema).expect("applies"));
+    let mut labelled = applied.clone();
+    labelled["metadata"]["labels"]["tier"] = json!("web");
+    let mut live = update(Some(&applied), &labelled, &req("labeler", T1), &schema);
+    for e in live["metadata"]["managedFields"].as_array_mut().expect("entries") {
+        e["fieldsV1"]["z:future"] = json!({});
+    }
+    let raw = |obj: &Value, manager: &str| {
+        let entries = obj["metadata"]["managedFields"].as_array().expect("entries").clone();
+        entries.into_iter().find(|e| e["manager"] == manager).map(|e| e["fieldsV1"].clone()).expect("entry")
+    };
+    let mut scaled = live.clone();
+    scaled["spec"]["replicas"] = json!(5);
+    scaled["metadata"].as_object_mut().expect("metadata").remove("managedFields");
+    let obj = update(Some(&live), &scaled, &req("hpa", T2), &schema);
+    // The labeler's fields did not change: its entry is the stored one, unknown element included.
+    assert_eq!(raw(&obj, "labeler"), raw(&live, "labeler"));
+    assert!(raw(&obj, "labeler").get("z:future").is_some());
+    // Alice lost spec.replicas: her entry is encoded from the decoded set, without what decoding dropped.
+    assert!(raw(&obj, "alice").get("z:future").is_none());
+    assert!(!owned(&obj, "alice").contains("f:replicas"));
+    assert_eq!(owned(&obj, "hpa"), r#"{"f:spec":{"f:replicas":{}}}"#);
+    // A client sending back exactly the stored list is the same as sending none.
+    let mut echoed = live.clone();
+    echoed["spec"]["replicas"] = json!(5);
+    assert_eq!(update(Some(&live), &echoed, &req("hpa", T2), &schema), obj);
+    // A client's own list is decoded and encoded anew, as upstream does.
+    let mut own_list = scaled.clone();
+    own_list["metadata"]["managedFields"] = live["metadata"]["managedFields"].clone();
+    own_list["metadata"]["managedFields"][0]["manager"] = json!("someone");
+    let theirs = update(Some(&live), &own_list, &req("hpa", T2), &schema);
+    assert!(
+        theirs["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .all(|e| e["fieldsV1"].get("z:future").is_none())
+    );
 }

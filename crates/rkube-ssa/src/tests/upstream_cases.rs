@@ -66,7 +66,10 @@ fn run(ops: Vec<Op>) -> (Value, Vec<(String, String)>) {
     let mut owners: Vec<(String, String)> = crate::managed_fields(&live)
         .expect("decodes")
         .into_iter()
-        .map(|e| (e.manager, e.fields.to_fields_v1_string()))
+        .map(|e| {
+            let f = e.fields().to_fields_v1_string();
+            (e.manager, f)
+        })
         .collect();
     owners.sort();
     let mut obj = live;
