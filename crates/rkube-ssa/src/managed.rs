@@ -46,7 +46,7 @@ pub struct ManagedFieldsEntry {
     /// `encoded`).
     fields: FieldSet,
     /// `fieldsV1` exactly as decoded, while `fields` is unchanged: most writes leave most entries alone
-    /// (another manager's fields, a lease renewal's own), and encoding a set anew was half of tracking them.
+    /// (another manager's fields, a lease renewal's own), and encoding every set anew was a third of tracking them.
     encoded: Option<Value>,
 }
 
