@@ -2,7 +2,7 @@
 //! so lists and watches are served without touching the store (upstream's cacher, shared by all resources).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -22,20 +22,34 @@ pub struct CachedObject {
     pub value: Value,
     /// Its last modification revision.
     pub revision: Revision,
-    /// The object's JSON, serialized once on first use: lists of thousands of objects are then
+    /// The object's JSON, made once on first use: lists of thousands of objects are then
     /// concatenations, not re-serializations (cached objects never change; a new version is a new one).
     json: std::sync::OnceLock<bytes::Bytes>,
+    /// The bytes this server stored the object as (its JSON without resourceVersion), until its JSON is made
+    /// from them.
+    stored: Mutex<Option<Vec<u8>>>,
 }
 
 impl CachedObject {
     /// A cached object.
     pub fn new(value: Value, revision: Revision) -> Self {
-        CachedObject { value, revision, json: std::sync::OnceLock::new() }
+        CachedObject { value, revision, json: std::sync::OnceLock::new(), stored: Mutex::new(None) }
+    }
+
+    /// A cached object this server wrote as `stored` (`value` is exactly those bytes parsed, with its
+    /// resourceVersion): its JSON is those bytes with the resourceVersion added, not a new serialization.
+    pub(crate) fn from_stored(value: Value, revision: Revision, stored: Vec<u8>) -> Self {
+        CachedObject { value, revision, json: std::sync::OnceLock::new(), stored: Mutex::new(Some(stored)) }
     }
 
     /// The object as JSON bytes.
     pub fn json(&self) -> &bytes::Bytes {
-        self.json.get_or_init(|| bytes::Bytes::from(serde_json::to_vec(&self.value).unwrap_or_default()))
+        self.json.get_or_init(|| {
+            let stored = self.stored.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let rv = self.value.pointer("/metadata/resourceVersion").and_then(Value::as_str);
+            let made = stored.zip(rv).and_then(|(s, rv)| rawjson::with_resource_version(&s, rv));
+            bytes::Bytes::from(made.unwrap_or_else(|| serde_json::to_vec(&self.value).unwrap_or_default()))
+        })
     }
 }
 
@@ -431,5 +445,6 @@ async fn follow(
 }
 
 mod handover;
+mod rawjson;
 #[cfg(test)]
 mod tests;

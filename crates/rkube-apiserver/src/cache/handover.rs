@@ -60,8 +60,8 @@ impl Handover {
         if let Some(object) = inner.taken.remove(&ticket) {
             return Some(object);
         }
-        let value = take_pending(&mut inner.pending, key, |p| p.ticket == ticket)?.value;
-        let object = Arc::new(CachedObject::new(with_revision(value, revision), revision));
+        let p = take_pending(&mut inner.pending, key, |p| p.ticket == ticket)?;
+        let object = Arc::new(CachedObject::from_stored(with_revision(p.value, revision), revision, p.bytes));
         if revision > inner.applied {
             inner.offered.insert(revision, (key.to_owned(), object.clone()));
         }
@@ -90,7 +90,8 @@ impl Handover {
             return offered;
         }
         let pending = take_pending(&mut inner.pending, key, |p| p.bytes == bytes)?;
-        let object = Arc::new(CachedObject::new(with_revision(pending.value, revision), revision));
+        let object =
+            Arc::new(CachedObject::from_stored(with_revision(pending.value, revision), revision, pending.bytes));
         inner.taken.insert(pending.ticket, object.clone());
         Some(object)
     }

@@ -76,6 +76,9 @@ async fn an_object_left_by_its_writer_replaces_parsing_the_stored_bytes() {
         kept.value.pointer("/metadata/resourceVersion").and_then(|v| v.as_str()),
         Some(rev.to_string().as_str())
     );
+    // Its JSON is made from the stored bytes (cache/rawjson.rs): exactly what serializing it would give.
+    assert_eq!(kept.json().as_ref(), serde_json::to_vec(&kept.value).expect("serializes").as_slice());
+    assert!(kept.stored.lock().expect("lock").is_none(), "the stored bytes were used and let go");
 
     // Different bytes stored than left (another writer's): the cache parses what was stored.
     let other = cache.pend(key, b"{}", serde_json::json!({"wrong": true}));
