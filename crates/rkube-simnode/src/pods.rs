@@ -291,8 +291,9 @@ async fn sync(pods: &Pods, key: &Key) -> Result<Option<Duration>> {
             Ok(again(&status))
         }
         Err(e) if is_not_found(&e) => Ok(None),
-        // Someone wrote the pod since we read it: its newer version comes through the watch and queues it
-        // again, so waiting out a backoff here would only delay the pod.
+        // The patch carries no resourceVersion, so this is the server giving up on its own retries under
+        // concurrent writes: the pod's newer version comes through the watch and queues it again, so waiting out
+        // a backoff here would only delay the pod.
         Err(e) if is_conflict(&e) => Ok(None),
         Err(e) => Err(Error::api(format!("writing the status of {}", what()), e)),
     }
