@@ -104,3 +104,19 @@ async fn holds_any_sees_only_keys_under_the_prefix() {
     assert!(cache.wait_for(last, Duration::from_secs(10)).await);
     assert!(cache.holds_any("/registry/resourcequotas/ns1/"));
 }
+
+/// The JSON of an object left by its writer is made from the bytes it stored, not by serializing it again: a
+/// spelling serde_json would not write (a space inside a member) shows which.
+#[tokio::test]
+async fn a_written_object_s_json_is_made_from_its_stored_bytes() {
+    let store = Arc::new(MemoryStore::new());
+    let (cache, _stop) = cache_over(store.clone()).await;
+    let key = "/registry/configmaps/default/b";
+    let bytes = br#"{"data":{"k": "v"},"metadata":{"name":"b"}}"#.to_vec();
+    let value: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let pending = cache.pend(key, &bytes, value);
+    let rev = store.create(key, bytes).await.expect("create").mod_revision;
+    let written = pending.written(rev).expect("the write's object");
+    let want = format!(r#"{{"data":{{"k": "v"}},"metadata":{{"name":"b","resourceVersion":"{rev}"}}}}"#);
+    assert_eq!(String::from_utf8_lossy(written.json()), want);
+}
